@@ -1,0 +1,145 @@
+//! The command line: `serve`, `migrate`, `users`, `keys`, `openapi`.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+use utoipa::OpenApi;
+
+use crate::configuration::Config;
+use crate::startup::Application;
+use crate::targets::Targets;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scriptorium",
+    version,
+    about = "Self-hosted document AI: auth, OCR and LLM services"
+)]
+pub struct Cli {
+    /// Configuration file (default: ./scriptorium.toml when present).
+    #[arg(long, global = true, env = "SCRIPTORIUM_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run services: `all` (default) in one process, or a comma list.
+    Serve {
+        #[arg(long, default_value = "all")]
+        target: Targets,
+        /// Override `server.bind`.
+        #[arg(long)]
+        bind: Option<SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage token-signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account; the password is read from standard input.
+    Create { username: String },
+    /// List accounts.
+    List,
+    /// Disable an account (its tokens stop refreshing, its API keys stop working).
+    Disable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Add a signing key; the old ones stay published until their tokens expire.
+    Rotate {
+        /// Seconds before the new key signs (publish first; Istio refreshes
+        /// keys every 20 minutes). Default: `auth.key_activation_delay_secs`.
+        #[arg(long)]
+        activate_in: Option<i64>,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config =
+        Config::load(cli.config.as_deref()).map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    kit::telemetry::init(config.server.log_format);
+    match cli.command {
+        Command::Serve { target, bind } => {
+            if let Some(bind) = bind {
+                config.server.bind = bind;
+            }
+            tracing::info!(targets = %target, "starting");
+            let app = Application::build(config, &target).await?;
+            app.run_until(kit::server::shutdown_signal()).await?;
+        }
+        Command::Migrate => {
+            auth::Auth::open(config.auth, 1).await?;
+            println!("migrations applied");
+        }
+        Command::Users { command } => {
+            let auth = auth::Auth::open(config.auth, 1).await?;
+            match command {
+                UsersCommand::Create { username } => {
+                    let mut password = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut password)
+                        .context("reading the password from standard input")?;
+                    let password = password.trim_end_matches(['\n', '\r']);
+                    match auth.create_user(&username, password).await {
+                        Ok(user) => println!("created {} ({})", user.username, user.id),
+                        Err(auth::AuthError::Validation(errors)) => {
+                            let lines: Vec<_> = errors
+                                .iter()
+                                .map(|e| format!("{}: {}", e.field, e.message))
+                                .collect();
+                            bail!("{}", lines.join("; "));
+                        }
+                        Err(e) => bail!("{e}"),
+                    }
+                }
+                UsersCommand::List => {
+                    for u in auth.store().list_users().await? {
+                        let state = if u.disabled_at.is_some() {
+                            "disabled"
+                        } else {
+                            "active"
+                        };
+                        println!("{}\t{}\t{}", u.id, u.username, state);
+                    }
+                }
+                UsersCommand::Disable { username } => {
+                    if !auth.disable_user(&username).await? {
+                        bail!("no active user named {username}");
+                    }
+                    println!("disabled {username}");
+                }
+            }
+        }
+        Command::Keys {
+            command: KeysCommand::Rotate { activate_in },
+        } => {
+            let auth = auth::Auth::open(config.auth, 1).await?;
+            let kid = auth.rotate_keys(activate_in).await?;
+            println!("{kid}");
+        }
+        Command::Openapi => {
+            let doc = auth::ApiDoc::openapi();
+            println!("{}", doc.to_pretty_json()?);
+        }
+    }
+    Ok(())
+}

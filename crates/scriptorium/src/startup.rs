@@ -1,0 +1,130 @@
+//! Building and running the application for a set of targets.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::routing::get;
+use axum::Router;
+use kit::client_ip::TrustedProxies;
+use kit::cores::CoreBudget;
+use kit::health::Readiness;
+use kit::token::{RemoteIntrospector, RemoteJwks, TokenVerifier, VerifierConfig};
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+
+use crate::configuration::Config;
+use crate::targets::{Service, Targets};
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+    /// The auth service, when this process runs it (for the CLI and tests).
+    pub auth: Option<auth::Auth>,
+}
+
+impl Application {
+    pub async fn build(config: Config, targets: &Targets) -> anyhow::Result<Self> {
+        let budget = CoreBudget::detect();
+        let proxies = TrustedProxies::new(config.server.trusted_proxies.clone());
+        let mut readiness = Readiness::default();
+        let mut router = Router::new();
+        let mut openapi = utoipa::openapi::OpenApiBuilder::new()
+            .info(
+                utoipa::openapi::InfoBuilder::new()
+                    .title("Scriptorium")
+                    .version(env!("CARGO_PKG_VERSION"))
+                    .build(),
+            )
+            .build();
+
+        let mut auth_service = None;
+        if targets.contains(Service::Auth) {
+            // Argon2 runs in bursts; it may use every core, and the
+            // semaphore in front of it keeps the queue bounded.
+            let auth = auth::Auth::open(config.auth.clone(), budget.total)
+                .await
+                .context("starting the auth service")?;
+            let verifier = auth.local_verifier(&config.tokens.audience);
+            let state = auth::AuthState {
+                auth: auth.clone(),
+                verifier,
+                proxies: proxies.clone(),
+            };
+            router = router.merge(auth::router(state));
+            openapi.merge(auth::ApiDoc::openapi());
+            let check = auth.clone();
+            readiness.add("auth", move || {
+                let check = check.clone();
+                async move { check.ready().await }
+            });
+            auth_service = Some(auth);
+        }
+
+        let openapi = Arc::new(openapi);
+        router = router
+            .route(
+                "/openapi.json",
+                get(move || {
+                    let doc = openapi.clone();
+                    async move { axum::Json((*doc).clone()) }
+                }),
+            )
+            .merge(kit::health::router(readiness));
+        let router = kit::server::with_middleware(router, &config.server);
+
+        let listener = TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("binding {}", config.server.bind))?;
+        Ok(Self {
+            listener,
+            router,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            auth: auth_service,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        kit::server::serve(self.listener, self.router, self.grace, shutdown).await
+    }
+}
+
+/// A verifier for services running apart from the auth service.
+pub fn remote_verifier(config: &Config) -> anyhow::Result<Arc<TokenVerifier>> {
+    let base = config
+        .tokens
+        .auth_url
+        .as_deref()
+        .context("tokens.auth_url must be set when auth runs in another process")?
+        .trim_end_matches('/');
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let vc = VerifierConfig {
+        issuer: config.tokens.issuer.clone(),
+        audience: config.tokens.audience.clone(),
+        api_key_cache_ttl: Duration::from_secs(config.tokens.api_key_cache_secs),
+        ..VerifierConfig::default()
+    };
+    Ok(Arc::new(TokenVerifier::new(
+        vc,
+        Arc::new(RemoteJwks::new(
+            client.clone(),
+            format!("{base}/.well-known/jwks.json"),
+        )),
+        Arc::new(RemoteIntrospector::new(
+            client,
+            format!("{base}/auth/introspect"),
+        )),
+    )))
+}

@@ -1,0 +1,89 @@
+//! The target table: which services a process runs. `all` is every service
+//! in one process (one port, in-process calls); a comma list such as `auth`
+//! runs just those, one Deployment per service.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Service {
+    Auth,
+}
+
+impl Service {
+    pub const ALL: &'static [Service] = &[Service::Auth];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Auth => "auth",
+        }
+    }
+}
+
+impl fmt::Display for Service {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A parsed `--target` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets(pub BTreeSet<Service>);
+
+impl Targets {
+    pub fn all() -> Self {
+        Self(Service::ALL.iter().copied().collect())
+    }
+
+    pub fn contains(&self, s: Service) -> bool {
+        self.0.contains(&s)
+    }
+}
+
+impl FromStr for Targets {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut set = BTreeSet::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if part == "all" {
+                set.extend(Service::ALL.iter().copied());
+                continue;
+            }
+            let service = Service::ALL
+                .iter()
+                .copied()
+                .find(|svc| svc.name() == part)
+                .ok_or_else(|| {
+                    let known: Vec<_> = Service::ALL.iter().map(|s| s.name()).collect();
+                    format!("unknown target '{part}' (known: all, {})", known.join(", "))
+                })?;
+            set.insert(service);
+        }
+        if set.is_empty() {
+            return Err("no target given".into());
+        }
+        Ok(Self(set))
+    }
+}
+
+impl fmt::Display for Targets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.0.iter().map(|s| s.name()).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lists_and_all() {
+        assert_eq!("all".parse::<Targets>().unwrap(), Targets::all());
+        assert!("auth".parse::<Targets>().unwrap().contains(Service::Auth));
+        assert!("auth,nope".parse::<Targets>().is_err());
+        assert!("".parse::<Targets>().is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! Test harness: spawn the real application on port 0 against a real
+//! database. PostgreSQL comes from `DATABASE_URL` when set, otherwise from a
+//! throwaway cluster made with `initdb`; every test gets its own database.
+
+#![allow(dead_code)]
+
+pub mod postgres;
+
+use std::time::Duration;
+
+use reqwest::{Response, StatusCode};
+use scriptorium::configuration::Config;
+use scriptorium::startup::Application;
+use scriptorium::targets::Targets;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A database for one test; the SQLite folder lives as long as this value.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(db: Db) -> Self {
+        match db {
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                }
+            }
+            Db::Postgres => Self {
+                url: postgres::fresh_database().await,
+                _dir: None,
+            },
+        }
+    }
+}
+
+pub fn test_config(db_url: &str) -> Config {
+    let mut c = Config::default();
+    c.server.bind = "127.0.0.1:0".parse().unwrap();
+    c.server.log_format = kit::config::LogFormat::Pretty;
+    c.auth.database_url = db_url.to_owned();
+    c.auth.max_connections = 5;
+    c.auth.key_cache_secs = 0;
+    // Tests register many users from one address.
+    c.auth.throttle.register_per_ip = 10_000;
+    c.auth.throttle.ip_max_failures = 10_000;
+    c
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub client: reqwest::Client,
+    pub auth: auth::Auth,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &TestDb) -> Self {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = test_config(&db.url);
+        tweak(&mut config);
+        Self::start(config).await
+    }
+
+    pub async fn start(config: Config) -> Self {
+        kit::telemetry::init_with(config.server.log_format, "warn");
+        let app = Application::build(config, &Targets::all())
+            .await
+            .expect("application builds");
+        let port = app.port();
+        let auth = app.auth.clone().expect("auth is mounted");
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(app.run_until(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            auth,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stop serving and wait until the server has closed.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.addr, path)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/auth/register",
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post(
+            "/auth/login",
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Register and log in; returns the token response.
+    pub async fn signed_up(&self, username: &str) -> Value {
+        let r = self.register(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
+        let r = self.login(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        r.json().await.unwrap()
+    }
+}
+
+pub const PASSWORD: &str = "vellum-quill-inkwell-42";
+
+/// Run an async test body against both backends.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Sqlite).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Db::Postgres).await
+                }
+            )*
+        }
+    };
+}

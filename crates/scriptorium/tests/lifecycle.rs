@@ -1,0 +1,148 @@
+//! Migrations under concurrency, key persistence and rotation.
+
+mod common;
+
+use common::{Db, TestApp, TestDb};
+use reqwest::StatusCode;
+use serde_json::Value;
+use sqlx::Row;
+
+fn kid_of(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+async fn published_kids(app: &TestApp) -> Vec<String> {
+    let jwks: Value = app
+        .client
+        .get(app.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_migrate_one_postgres_database_at_once() {
+    let url = common::postgres::fresh_database().await;
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
+            .arg("migrate")
+            .env("SCRIPTORIUM_AUTH__DATABASE_URL", &url)
+            .env("SCRIPTORIUM_SERVER__LOG_FORMAT", "pretty")
+            .output()
+    };
+    let (a, b) = tokio::join!(spawn(), spawn());
+    for out in [a.unwrap(), b.unwrap()] {
+        assert!(
+            out.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let store = auth::store::Store::connect(&url, 1).await.unwrap();
+    let rows = sqlx::query("SELECT version FROM _sqlx_migrations")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "each migration applied once");
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM users")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    assert!(store.migrations_applied().await.unwrap());
+}
+
+async fn keys_survive_a_restart(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up("olga").await;
+    let token = t["access_token"].as_str().unwrap().to_owned();
+    let before = published_kids(&app).await;
+    app.stop().await;
+
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(
+        published_kids(&app).await,
+        before,
+        "same keys after restart"
+    );
+    assert_eq!(
+        app.get_auth("/auth/me", &token).await.status(),
+        StatusCode::OK
+    );
+    let t2: Value = app
+        .login("olga", common::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kid_of(t2["access_token"].as_str().unwrap()), kid_of(&token));
+    app.stop().await;
+}
+
+async fn rotation_keeps_old_tokens_valid(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn(&db).await;
+    let t1 = app.signed_up("pete").await;
+    let old = t1["access_token"].as_str().unwrap().to_owned();
+
+    // A key that activates later is published at once but does not sign yet.
+    let later = app.auth.rotate_keys(Some(3600)).await.unwrap();
+    assert!(published_kids(&app).await.contains(&later));
+    let t: Value = app
+        .login("pete", common::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(kid_of(t["access_token"].as_str().unwrap()), kid_of(&old));
+
+    // `scriptorium keys rotate` from another process: the new key signs new
+    // tokens at once; old tokens still verify.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
+        .args(["keys", "rotate", "--activate-in", "0"])
+        .env("SCRIPTORIUM_AUTH__DATABASE_URL", &db.url)
+        .env("SCRIPTORIUM_SERVER__LOG_FORMAT", "pretty")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let now = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let t2: Value = app
+        .login("pete", common::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = t2["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(kid_of(&new), now);
+    let kids = published_kids(&app).await;
+    assert!(kids.contains(&kid_of(&old)) && kids.contains(&now));
+    assert_eq!(
+        app.get_auth("/auth/me", &old).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_auth("/auth/me", &new).await.status(),
+        StatusCode::OK
+    );
+    let events = app.auth.store().audit_events(100).await.unwrap();
+    assert!(events.iter().filter(|e| e.event == "key_rotation").count() == 2);
+    app.stop().await;
+}
+
+both_backends!(keys_survive_a_restart, rotation_keeps_old_tokens_valid);

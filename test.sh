@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the whole test suite: formatting, lints, unit and integration tests
+# (SQLite and a real PostgreSQL; DATABASE_URL is used when set, otherwise a
+# throwaway cluster is started with initdb).
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/deps.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
