@@ -11,6 +11,17 @@ pub struct ApiKeyRow {
     pub revoked_at: Option<i64>,
 }
 
+#[derive(sqlx::FromRow)]
+struct LiveKey {
+    id: String,
+    user_id: String,
+    name: String,
+    prefix: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+    username: String,
+}
+
 impl Store {
     pub async fn insert_api_key(&self, row: &ApiKeyRow, key_hash: &str) -> Result<(), StoreError> {
         sqlx::query(
@@ -46,33 +57,28 @@ impl Store {
         key_hash: &str,
         now: i64,
     ) -> Result<Option<(ApiKeyRow, String)>, StoreError> {
-        let row: Option<(String, String, String, String, i64, Option<i64>, String)> =
-            sqlx::query_as(
-                "SELECT k.id, k.user_id, k.name, k.prefix, k.created_at, k.expires_at, u.username \
-                 FROM api_keys k JOIN users u ON u.id = k.user_id \
-                 WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL \
-                   AND (k.expires_at IS NULL OR k.expires_at > $2)",
-            )
-            .bind(key_hash)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
-        Ok(row.map(
-            |(id, user_id, name, prefix, created_at, expires_at, username)| {
-                (
-                    ApiKeyRow {
-                        id,
-                        user_id,
-                        name,
-                        prefix,
-                        created_at,
-                        expires_at,
-                        revoked_at: None,
-                    },
-                    username,
-                )
-            },
-        ))
+        let row: Option<LiveKey> = sqlx::query_as(
+            "SELECT k.id, k.user_id, k.name, k.prefix, k.created_at, k.expires_at, u.username \
+             FROM api_keys k JOIN users u ON u.id = k.user_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND u.disabled_at IS NULL \
+               AND (k.expires_at IS NULL OR k.expires_at > $2)",
+        )
+        .bind(key_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|k| {
+            let key = ApiKeyRow {
+                id: k.id,
+                user_id: k.user_id,
+                name: k.name,
+                prefix: k.prefix,
+                created_at: k.created_at,
+                expires_at: k.expires_at,
+                revoked_at: None,
+            };
+            (key, k.username)
+        }))
     }
 
     /// Revoke one of a user's keys; `false` when it is not theirs or unknown.

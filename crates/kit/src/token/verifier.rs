@@ -118,6 +118,9 @@ impl Default for VerifierConfig {
 
 const API_KEY_CACHE_MAX: usize = 10_000;
 
+/// API-key answers by SHA-256 of the key, with the time they were fetched.
+type ApiKeyCache = HashMap<[u8; 32], (Option<Principal>, Instant)>;
+
 pub struct TokenVerifier {
     config: VerifierConfig,
     validation: Validation,
@@ -125,7 +128,7 @@ pub struct TokenVerifier {
     introspector: Arc<dyn Introspector>,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
-    api_keys: Mutex<HashMap<[u8; 32], (Option<Principal>, Instant)>>,
+    api_keys: Mutex<ApiKeyCache>,
 }
 
 impl TokenVerifier {
