@@ -7,8 +7,12 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # Build: a C toolchain (ring, SQLite), pkg-config.
-# Tests: PostgreSQL server binaries (a throwaway cluster is made with initdb).
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl postgresql)
+# OCR: Tesseract 5 and Leptonica with English, French and orientation data;
+# clang for the bindings. Tests: PostgreSQL server binaries (a throwaway
+# cluster is made with initdb), DejaVu fonts to render test pages.
+APT_PACKAGES=(build-essential pkg-config ca-certificates curl postgresql
+  libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
+  fonts-dejavu-core)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

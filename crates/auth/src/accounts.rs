@@ -7,6 +7,8 @@ use crate::error::AuthError;
 use crate::service::{Auth, Context};
 use crate::store::{is_unique_violation, AuditEvent, UserRow};
 
+const USER_CACHE_MAX: usize = 10_000;
+
 impl Auth {
     /// Register a user. Rate limited per address; 409 for a taken username
     /// in any case or normalization form.
@@ -78,10 +80,29 @@ impl Auth {
         }
     }
 
-    /// The current account of an authenticated caller.
+    /// The current account of an authenticated caller, read at most every
+    /// `auth.user_cache_secs` (access tokens are valid for minutes anyway).
     pub async fn user(&self, id: &str) -> Result<UserRow, AuthError> {
+        let ttl = std::time::Duration::from_secs(self.config.user_cache_secs);
+        if let Ok(cache) = self.users.lock() {
+            if let Some((user, at)) = cache.get(id) {
+                if at.elapsed() < ttl {
+                    return Ok(user.clone());
+                }
+            }
+        }
         match self.store.user_by_id(id).await? {
-            Some(u) if u.disabled_at.is_none() => Ok(u),
+            Some(u) if u.disabled_at.is_none() => {
+                if !ttl.is_zero() {
+                    if let Ok(mut cache) = self.users.lock() {
+                        if cache.len() >= USER_CACHE_MAX {
+                            cache.clear();
+                        }
+                        cache.insert(id.to_owned(), (u.clone(), std::time::Instant::now()));
+                    }
+                }
+                Ok(u)
+            }
             Some(_) => Err(AuthError::Disabled),
             None => Err(AuthError::NotFound),
         }
@@ -90,6 +111,9 @@ impl Auth {
     pub async fn disable_user(&self, username: &str) -> Result<bool, AuthError> {
         let key = Username::key_of(username);
         let done = self.store.disable_user(&key, kit::unix_now()).await?;
+        if let Ok(mut cache) = self.users.lock() {
+            cache.retain(|_, (u, _)| u.username_key != key);
+        }
         if done {
             self.audit(
                 &Context::local(),

@@ -31,6 +31,8 @@ pub struct AuthConfig {
     pub signing_key: Option<SecretString>,
     /// Minimum zxcvbn score (0-4) of a new password.
     pub password_min_score: u8,
+    /// How long `/auth/me` may answer from memory.
+    pub user_cache_secs: u64,
     /// Password hashes allowed to wait for a hashing thread before 503.
     pub hash_queue_max: usize,
     pub throttle: ThrottleConfig,
@@ -50,6 +52,7 @@ impl Default for AuthConfig {
             key_activation_delay_secs: 0,
             signing_key: None,
             password_min_score: 2,
+            user_cache_secs: 5,
             hash_queue_max: 512,
             throttle: ThrottleConfig::default(),
         }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use kit::token::{
@@ -16,7 +16,7 @@ use crate::config::AuthConfig;
 use crate::error::AuthError;
 use crate::hashing::Hasher;
 use crate::keys::KeyRing;
-use crate::store::{AuditEvent, AuditRecord, Store};
+use crate::store::{AuditEvent, AuditRecord, Store, UserRow};
 use crate::throttle::Throttle;
 use crate::tokens;
 
@@ -47,6 +47,8 @@ pub struct Inner {
     pub(crate) hasher: Hasher,
     pub(crate) keys: KeyRing,
     pub(crate) throttle: Throttle,
+    /// Recently read accounts for `/auth/me`, by id.
+    pub(crate) users: std::sync::Mutex<std::collections::HashMap<String, (UserRow, Instant)>>,
 }
 
 impl std::ops::Deref for Auth {
@@ -80,6 +82,7 @@ impl Auth {
             hasher,
             keys,
             throttle,
+            users: Default::default(),
         })))
     }
 

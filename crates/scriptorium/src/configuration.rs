@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub ocr: ocr::OcrConfig,
     pub tokens: TokensConfig,
 }
 

@@ -41,16 +41,18 @@ impl Application {
             .build();
 
         let mut auth_service = None;
+        let mut verifier = None;
         if targets.contains(Service::Auth) {
             // Argon2 runs in bursts; it may use every core, and the
             // semaphore in front of it keeps the queue bounded.
             let auth = auth::Auth::open(config.auth.clone(), budget.total)
                 .await
                 .context("starting the auth service")?;
-            let verifier = auth.local_verifier(&config.tokens.audience);
+            let local = auth.local_verifier(&config.tokens.audience);
+            verifier = Some(local.clone());
             let state = auth::AuthState {
                 auth: auth.clone(),
-                verifier,
+                verifier: local,
                 proxies: proxies.clone(),
             };
             router = router.merge(auth::router(state));
@@ -61,6 +63,27 @@ impl Application {
                 async move { check.ready().await }
             });
             auth_service = Some(auth);
+        }
+        // Services other than auth verify callers in-process when auth runs
+        // here, else through the auth service's JWKS and introspection.
+        let verifier = match verifier {
+            Some(v) => v,
+            None => remote_verifier(&config)?,
+        };
+
+        if targets.contains(Service::Ocr) {
+            // Tesseract gets every core of the budget: auth's hashing is
+            // short and bursty, and the queue bounds what waits.
+            let ocr = ocr::Ocr::start(config.ocr.clone(), budget.total);
+            router = router.merge(ocr::router(ocr::OcrState {
+                ocr: ocr.clone(),
+                verifier: verifier.clone(),
+            }));
+            openapi.merge(ocr::ApiDoc::openapi());
+            readiness.add("ocr", move || {
+                let ocr = ocr.clone();
+                async move { ocr.ready() }
+            });
         }
 
         let openapi = Arc::new(openapi);

@@ -9,14 +9,16 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
     Auth,
+    Ocr,
 }
 
 impl Service {
-    pub const ALL: &'static [Service] = &[Service::Auth];
+    pub const ALL: &'static [Service] = &[Service::Auth, Service::Ocr];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Auth => "auth",
+            Service::Ocr => "ocr",
         }
     }
 }
@@ -83,6 +85,8 @@ mod tests {
     fn parses_lists_and_all() {
         assert_eq!("all".parse::<Targets>().unwrap(), Targets::all());
         assert!("auth".parse::<Targets>().unwrap().contains(Service::Auth));
+        let split: Targets = "ocr".parse().unwrap();
+        assert!(split.contains(Service::Ocr) && !split.contains(Service::Auth));
         assert!("auth,nope".parse::<Targets>().is_err());
         assert!("".parse::<Targets>().is_err());
     }

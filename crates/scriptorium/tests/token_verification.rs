@@ -161,3 +161,47 @@ async fn only_valid_eddsa_tokens_pass() {
     }
     app.stop().await;
 }
+
+/// Split mode: a service in another process verifies access tokens with the
+/// auth service's JWKS over HTTP and API keys through its introspection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_verifier_uses_jwks_and_introspection_over_http() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up("quinn").await;
+    let access = t["access_token"].as_str().unwrap();
+    let created: Value = app
+        .client
+        .post(app.url("/auth/api-keys"))
+        .bearer_auth(access)
+        .json(&json!({ "name": "remote" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = created["secret"].as_str().unwrap();
+
+    let mut config = common::test_config(&db.url);
+    config.tokens.auth_url = Some(app.addr.clone());
+    let verifier = scriptorium::startup::remote_verifier(&config).unwrap();
+    let p = verifier
+        .verify(access)
+        .await
+        .expect("access token verifies");
+    assert_eq!(p.username, "quinn");
+    let p = verifier.verify(secret).await.expect("API key verifies");
+    assert_eq!(p.username, "quinn");
+    assert!(verifier.verify("sk-not-a-key").await.is_err());
+    assert!(verifier.verify("not.a.jwt").await.is_err());
+
+    // With the auth service gone, a new key cannot be fetched: 503, not 401.
+    let fresh = scriptorium::startup::remote_verifier(&config).unwrap();
+    app.stop().await;
+    let err = fresh.verify(access).await.unwrap_err();
+    assert!(
+        matches!(err, kit::token::VerifyError::Upstream(_)),
+        "{err:?}"
+    );
+}

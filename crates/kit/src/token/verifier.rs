@@ -121,6 +121,11 @@ const API_KEY_CACHE_MAX: usize = 10_000;
 /// API-key answers by SHA-256 of the key, with the time they were fetched.
 type ApiKeyCache = HashMap<[u8; 32], (Option<Principal>, Instant)>;
 
+/// Access tokens already verified, keyed by the whole token (never by a part
+/// of it, which a forger could reuse), until they expire.
+const TOKEN_CACHE_MAX: usize = 10_000;
+type TokenCache = HashMap<String, Principal>;
+
 pub struct TokenVerifier {
     config: VerifierConfig,
     validation: Validation,
@@ -129,6 +134,7 @@ pub struct TokenVerifier {
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_fetch: Mutex<Option<Instant>>,
     api_keys: Mutex<ApiKeyCache>,
+    verified: std::sync::Mutex<TokenCache>,
 }
 
 impl TokenVerifier {
@@ -152,6 +158,7 @@ impl TokenVerifier {
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             api_keys: Mutex::new(HashMap::new()),
+            verified: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
@@ -166,6 +173,40 @@ impl TokenVerifier {
 
     #[tracing::instrument(skip_all, name = "verify_access_token")]
     pub async fn verify_access_token(&self, token: &str) -> Result<Principal, VerifyError> {
+        let now = crate::unix_now();
+        if let Some(p) = self.cached(token, now) {
+            return Ok(p);
+        }
+        let principal = self.verify_signed(token).await?;
+        self.remember(token, &principal, now);
+        Ok(principal)
+    }
+
+    fn cached(&self, token: &str, now: i64) -> Option<Principal> {
+        let cache = self.verified.lock().ok()?;
+        let p = cache.get(token)?;
+        match p.credential {
+            Credential::AccessToken { exp, .. } if exp > now => Some(p.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, token: &str, principal: &Principal, now: i64) {
+        let Ok(mut cache) = self.verified.lock() else {
+            return;
+        };
+        if cache.len() >= TOKEN_CACHE_MAX {
+            cache.retain(
+                |_, p| matches!(p.credential, Credential::AccessToken { exp, .. } if exp > now),
+            );
+            if cache.len() >= TOKEN_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(token.to_owned(), principal.clone());
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Principal, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(VerifyError::Algorithm);

@@ -1,0 +1,40 @@
+//! OCR settings (`[ocr]`, `SCRIPTORIUM_OCR__*`).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcrConfig {
+    /// Tesseract's `tessdata` folder; unset: the system default.
+    pub tessdata: Option<String>,
+    /// Languages used when a request names none.
+    pub default_languages: String,
+    /// Recognition threads; unset: this service's share of the core budget.
+    pub workers: Option<usize>,
+    /// Pages waiting for a worker before requests get 429.
+    pub queue_depth: usize,
+    pub max_upload_bytes: usize,
+    /// Largest page, in pixels, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Longest side of a page in pixels.
+    pub max_side: u32,
+    pub max_pages: usize,
+    /// Resolution assumed for images that do not state one.
+    pub default_dpi: u32,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        Self {
+            tessdata: None,
+            default_languages: "fra+eng".into(),
+            workers: None,
+            queue_depth: 64,
+            max_upload_bytes: 64 * 1024 * 1024,
+            max_pixels: 250_000_000,
+            max_side: 32_767,
+            max_pages: 500,
+            default_dpi: 300,
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! The engine pool: a fixed number of worker threads, each owning its own
+//! Tesseract engines (one per language set, created once and reused), fed by
+//! a bounded queue. A full queue is refused at once (429), never buffered.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use tesseract_plumbing::TessBaseApi;
+use tokio::sync::oneshot;
+
+use crate::decode::Page;
+
+/// What to do with one page.
+#[derive(Debug, Clone)]
+pub struct PageJob {
+    pub languages: String,
+    pub psm: Option<i32>,
+    pub dpi: u32,
+    pub hocr: bool,
+    pub page_number: i32,
+}
+
+/// Tesseract's answers for one page.
+#[derive(Debug, Clone)]
+pub struct Recognized {
+    pub text: String,
+    pub tsv: String,
+    pub hocr: Option<String>,
+    pub mean_confidence: i32,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the recognition queue is full")]
+    QueueFull,
+    #[error("cannot load languages '{0}'")]
+    Languages(String),
+    #[error("recognition failed: {0}")]
+    Failed(String),
+    #[error("the engine pool has stopped")]
+    Stopped,
+}
+
+struct Task {
+    page: Page,
+    job: PageJob,
+    span: tracing::Span,
+    reply: oneshot::Sender<Result<Recognized, EngineError>>,
+}
+
+#[derive(Clone)]
+pub struct EnginePool {
+    tx: Sender<Task>,
+    queued: Arc<AtomicUsize>,
+    warm: Arc<AtomicUsize>,
+    workers: usize,
+}
+
+impl EnginePool {
+    /// Start `workers` threads; each warms an engine for `warm_languages`.
+    pub fn start(
+        workers: usize,
+        queue_depth: usize,
+        tessdata: Option<String>,
+        warm_languages: String,
+    ) -> Self {
+        let workers = workers.max(1);
+        let (tx, rx) = bounded::<Task>(queue_depth.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let warm = Arc::new(AtomicUsize::new(0));
+        for i in 0..workers {
+            let rx = rx.clone();
+            let (queued, warm) = (queued.clone(), warm.clone());
+            let (tessdata, langs) = (tessdata.clone(), warm_languages.clone());
+            std::thread::Builder::new()
+                .name(format!("ocr-worker-{i}"))
+                .spawn(move || worker(rx, queued, warm, tessdata, langs))
+                .expect("spawn OCR worker");
+        }
+        Self {
+            tx,
+            queued,
+            warm,
+            workers,
+        }
+    }
+
+    /// Every worker has its first engine loaded.
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::SeqCst) >= self.workers
+    }
+
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Queue one page and wait for its result.
+    pub async fn recognize(&self, page: Page, job: PageJob) -> Result<Recognized, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        let task = Task {
+            page,
+            job,
+            span: tracing::Span::current(),
+            reply,
+        };
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        match self.tx.try_send(task) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(EngineError::QueueFull);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                return Err(EngineError::Stopped);
+            }
+        }
+        metrics::gauge!("ocr_queue_depth").set(self.queued.load(Ordering::SeqCst) as f64);
+        answer.await.map_err(|_| EngineError::Stopped)?
+    }
+}
+
+fn new_engine(tessdata: Option<&str>, languages: &str) -> Result<TessBaseApi, EngineError> {
+    let bad = || EngineError::Languages(languages.to_owned());
+    let data = tessdata.map(CString::new).transpose().map_err(|_| bad())?;
+    let lang = CString::new(languages).map_err(|_| bad())?;
+    let mut api = TessBaseApi::create();
+    api.init_2(data.as_deref(), Some(&lang))
+        .map_err(|_| bad())?;
+    Ok(api)
+}
+
+fn worker(
+    rx: Receiver<Task>,
+    queued: Arc<AtomicUsize>,
+    warm: Arc<AtomicUsize>,
+    tessdata: Option<String>,
+    warm_languages: String,
+) {
+    let mut engines: HashMap<String, TessBaseApi> = HashMap::new();
+    match new_engine(tessdata.as_deref(), &warm_languages) {
+        Ok(engine) => {
+            engines.insert(warm_languages.clone(), engine);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot warm an OCR engine"),
+    }
+    warm.fetch_add(1, Ordering::SeqCst);
+    while let Ok(task) = rx.recv() {
+        let depth = queued.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
+        metrics::gauge!("ocr_queue_depth").set(depth as f64);
+        let _enter = task.span.enter();
+        let result = (|| {
+            if !engines.contains_key(&task.job.languages) {
+                let engine = new_engine(tessdata.as_deref(), &task.job.languages)?;
+                engines.insert(task.job.languages.clone(), engine);
+            }
+            let engine = engines
+                .get_mut(&task.job.languages)
+                .ok_or(EngineError::Stopped)?;
+            recognize(engine, &task.page, &task.job)
+        })();
+        if let Err(EngineError::Failed(_)) = &result {
+            // A failed engine may hold broken state: start afresh next time.
+            engines.remove(&task.job.languages);
+        }
+        let _ = task.reply.send(result);
+    }
+}
+
+#[tracing::instrument(skip_all, name = "tesseract", fields(w = page.width, h = page.height, langs = %job.languages))]
+fn recognize(api: &mut TessBaseApi, page: &Page, job: &PageJob) -> Result<Recognized, EngineError> {
+    let failed = |what: &str| EngineError::Failed(what.to_owned());
+    let start = Instant::now();
+    let (w, h) = (page.width as i32, page.height as i32);
+    api.set_image(&page.gray, w, h, 1, w)
+        .map_err(|_| failed("image rejected"))?;
+    api.set_source_resolution(job.dpi as i32);
+    // PSM 3 (fully automatic page segmentation) unless asked otherwise.
+    api.set_page_seg_mode(job.psm.unwrap_or(3) as _);
+    api.recognize().map_err(|_| failed("recognize"))?;
+    let text = api
+        .get_utf8_text()
+        .map_err(|_| failed("text"))?
+        .as_ref()
+        .to_string_lossy()
+        .into_owned();
+    let tsv = api
+        .get_tsv_text(job.page_number)
+        .map_err(|_| failed("tsv"))?
+        .as_ref()
+        .to_string_lossy()
+        .into_owned();
+    let hocr = if job.hocr {
+        Some(
+            api.get_hocr_text(job.page_number)
+                .map_err(|_| failed("hocr"))?
+                .as_ref()
+                .to_string_lossy()
+                .into_owned(),
+        )
+    } else {
+        None
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    metrics::counter!("ocr_pages_total").increment(1);
+    metrics::histogram!("ocr_page_seconds").record(seconds);
+    Ok(Recognized {
+        text,
+        tsv,
+        hocr,
+        mean_confidence: api.mean_text_conf(),
+        seconds,
+    })
+}

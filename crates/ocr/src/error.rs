@@ -1,0 +1,106 @@
+//! OCR errors and their problem documents. Every bad input is a 4xx.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kit::Problem;
+
+use crate::decode::DecodeError;
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OcrError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("the upload is larger than {0} bytes")]
+    UploadTooLarge(usize),
+    #[error("no file: send it in the multipart field 'file' or as the request body")]
+    NoFile,
+    #[error("invalid option: {0}")]
+    Option(String),
+    #[error("malformed upload: {0}")]
+    Upload(String),
+}
+
+impl OcrError {
+    /// The reason label used in the rejection metric.
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::Decode(DecodeError::Empty) => "empty",
+            Self::Decode(DecodeError::Unsupported | DecodeError::PdfNotSupported) => "unsupported",
+            Self::Decode(DecodeError::TooManyPixels { .. }) => "pixels",
+            Self::Decode(DecodeError::SideTooLong { .. }) => "side",
+            Self::Decode(DecodeError::TooManyPages { .. }) => "pages",
+            Self::Decode(DecodeError::Corrupt(_)) => "corrupt",
+            Self::Engine(EngineError::QueueFull) => "queue_full",
+            Self::Engine(_) => "engine",
+            Self::UploadTooLarge(_) => "bytes",
+            Self::NoFile | Self::Upload(_) => "upload",
+            Self::Option(_) => "option",
+        }
+    }
+}
+
+impl From<OcrError> for Problem {
+    fn from(e: OcrError) -> Self {
+        metrics::counter!("ocr_rejections_total", "reason" => e.reason()).increment(1);
+        let detail = e.to_string();
+        let p = |status, kind, title| Problem::new(status, kind, title).detail(detail.clone());
+        match e {
+            OcrError::Decode(DecodeError::Empty) => {
+                p(StatusCode::UNPROCESSABLE_ENTITY, "empty-file", "Empty file")
+            }
+            OcrError::Decode(DecodeError::Unsupported | DecodeError::PdfNotSupported) => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported file type",
+            ),
+            OcrError::Decode(
+                DecodeError::TooManyPixels { .. }
+                | DecodeError::SideTooLong { .. }
+                | DecodeError::TooManyPages { .. },
+            )
+            | OcrError::UploadTooLarge(_) => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "document-too-large",
+                "Document too large",
+            ),
+            OcrError::Decode(DecodeError::Corrupt(_)) => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "corrupt-file",
+                "Corrupt file",
+            ),
+            OcrError::Engine(EngineError::QueueFull) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue-full",
+                "Too many pages waiting",
+            )
+            .retry_after(2),
+            OcrError::Engine(EngineError::Languages(_)) => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-option",
+                "Invalid option",
+            ),
+            OcrError::Engine(_) => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "recognition-failed",
+                "The page could not be recognized",
+            ),
+            OcrError::NoFile | OcrError::Upload(_) => {
+                p(StatusCode::BAD_REQUEST, "bad-upload", "Bad upload")
+            }
+            OcrError::Option(_) => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-option",
+                "Invalid option",
+            ),
+        }
+    }
+}
+
+impl IntoResponse for OcrError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}

@@ -1,0 +1,17 @@
+//! The OCR service: uploads (PNG, JPEG, TIFF with every page, WebP, BMP,
+//! GIF) decoded under strict limits, recognized by a pool of Tesseract
+//! engines, answered as JSON (blocks, lines, words with boxes and
+//! confidences), text, hOCR or TSV.
+
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod error;
+pub mod output;
+pub mod routes;
+pub mod service;
+pub mod tsv;
+
+pub use config::OcrConfig;
+pub use routes::{router, ApiDoc, OcrState};
+pub use service::Ocr;

@@ -1,0 +1,386 @@
+//! The OCR API end to end with real Tesseract on images the tests render
+//! themselves (DejaVu Sans, English and French).
+
+mod common;
+
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+
+use ab_glyph::{point, Font, FontVec, PxScale, ScaleFont};
+use common::{Db, TestApp, TestDb};
+use image::{GrayImage, ImageFormat, Luma};
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+const ENGLISH: &str = "The quick brown fox jumps over the lazy dog";
+const FRENCH: &str = "Élève à l'école, où ça coûte déjà cher";
+
+/// Black text on white, one line per entry, about 12 pt at 300 dpi.
+fn render(lines: &[&str]) -> GrayImage {
+    let font = FontVec::try_from_vec(std::fs::read(FONT).expect("fonts-dejavu-core")).unwrap();
+    let scale = PxScale::from(56.0);
+    let scaled = font.as_scaled(scale);
+    let line_height = (scaled.height() * 1.5).ceil() as u32;
+    let widths: Vec<f32> = lines
+        .iter()
+        .map(|l| l.chars().map(|c| scaled.h_advance(font.glyph_id(c))).sum())
+        .collect();
+    let width = widths.iter().cloned().fold(0.0, f32::max) as u32 + 200;
+    let height = line_height * lines.len() as u32 + 200;
+    let mut img = GrayImage::from_pixel(width, height, Luma([255]));
+    for (i, line) in lines.iter().enumerate() {
+        let mut x = 100.0;
+        let baseline = 100.0 + scaled.ascent() + (i as u32 * line_height) as f32;
+        let mut prev = None;
+        for c in line.chars() {
+            let id = font.glyph_id(c);
+            if let Some(p) = prev {
+                x += scaled.kern(p, id);
+            }
+            let glyph = id.with_scale_and_position(scale, point(x, baseline));
+            x += scaled.h_advance(id);
+            prev = Some(id);
+            if let Some(outlined) = font.outline_glyph(glyph) {
+                let b = outlined.px_bounds();
+                outlined.draw(|gx, gy, cov| {
+                    let (px, py) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
+                    if px >= 0 && py >= 0 && (px as u32) < width && (py as u32) < height {
+                        let v = (255.0 * (1.0 - cov.clamp(0.0, 1.0))) as u8;
+                        let old = img.get_pixel(px as u32, py as u32).0[0];
+                        img.put_pixel(px as u32, py as u32, Luma([old.min(v)]));
+                    }
+                });
+            }
+        }
+    }
+    img
+}
+
+fn encode(img: &GrayImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+fn two_page_tiff(a: &GrayImage, b: &GrayImage) -> Vec<u8> {
+    use tiff::encoder::{colortype, TiffEncoder};
+    let mut out = Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new(&mut out).unwrap();
+    for img in [a, b] {
+        enc.write_image::<colortype::Gray8>(img.width(), img.height(), img.as_raw())
+            .unwrap();
+    }
+    out.into_inner()
+}
+
+/// Character error rate: edit distance over the reference length, after
+/// collapsing whitespace.
+fn cer(got: &str, want: &str) -> f64 {
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (a, b): (Vec<char>, Vec<char>) =
+        (norm(got).chars().collect(), norm(want).chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()] as f64 / b.len().max(1) as f64
+}
+
+struct Ocr {
+    app: TestApp,
+    token: String,
+    _db: TestDb,
+}
+
+async fn start(tweak: impl FnOnce(&mut scriptorium::configuration::Config)) -> Ocr {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn_with(&db, tweak).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+        if r.status() == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "OCR engines never warmed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t = app.signed_up("ocr-user").await;
+    Ocr {
+        token: t["access_token"].as_str().unwrap().to_owned(),
+        app,
+        _db: db,
+    }
+}
+
+impl Ocr {
+    async fn multipart(&self, bytes: Vec<u8>, query: &str) -> reqwest::Response {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name("upload"));
+        self.app
+            .client
+            .post(self.app.url(&format!("/v1/ocr{query}")))
+            .bearer_auth(&self.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn raw(&self, bytes: Vec<u8>, content_type: &str) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url("/v1/ocr"))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn english_and_french_text_with_boxes_and_confidences() {
+    let ocr = start(|_| {}).await;
+    let img = render(&[ENGLISH, FRENCH]);
+    let r = ocr.multipart(encode(&img, ImageFormat::Png), "").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["languages"], "fra+eng");
+    let text = doc["text"].as_str().unwrap();
+    let e = cer(text, &format!("{ENGLISH}\n{FRENCH}"));
+    assert!(e < 0.05, "CER {e:.3} for {text:?}");
+    let page = &doc["pages"][0];
+    assert_eq!(page["width"], img.width());
+    let words: Vec<&Value> = page["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["lines"].as_array().unwrap())
+        .flat_map(|l| l["words"].as_array().unwrap())
+        .collect();
+    assert!(words.len() >= 14, "{} words", words.len());
+    for w in &words {
+        let b: Vec<u64> = w["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .collect();
+        assert!(
+            b[0] < b[2] && b[1] < b[3] && b[2] <= img.width() as u64 && b[3] <= img.height() as u64
+        );
+        let c = w["confidence"].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&c));
+    }
+    assert!(
+        words.iter().any(|w| w["text"] == "Élève"),
+        "accented word recognized"
+    );
+    assert!(page["mean_confidence"].as_i64().unwrap() > 70);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_hocr_tsv_jpeg_and_two_page_tiff() {
+    let ocr = start(|_| {}).await;
+    let one = render(&[ENGLISH]);
+    let two = render(&[FRENCH]);
+
+    let r = ocr
+        .multipart(encode(&one, ImageFormat::Png), "?format=text&languages=eng")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(cer(&r.text().await.unwrap(), ENGLISH) < 0.05);
+
+    let r = ocr
+        .multipart(encode(&one, ImageFormat::Png), "?format=hocr")
+        .await;
+    let hocr = r.text().await.unwrap();
+    assert!(hocr.contains("ocr_page") && hocr.contains("ocrx_word") && hocr.contains("quick"));
+
+    let r = ocr
+        .multipart(encode(&one, ImageFormat::Png), "?format=tsv")
+        .await;
+    let tsv = r.text().await.unwrap();
+    assert!(tsv.starts_with("level\tpage_num"));
+    assert!(tsv
+        .lines()
+        .any(|l| l.starts_with("5\t1\t") && l.ends_with("\tfox")));
+
+    let r = ocr.raw(encode(&one, ImageFormat::Jpeg), "image/jpeg").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert!(cer(doc["text"].as_str().unwrap(), ENGLISH) < 0.05);
+
+    let r = ocr.raw(two_page_tiff(&one, &two), "image/tiff").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert!(cer(pages[0]["text"].as_str().unwrap(), ENGLISH) < 0.05);
+    assert!(cer(pages[1]["text"].as_str().unwrap(), FRENCH) < 0.05);
+    assert_eq!(pages[1]["page"], 2);
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
+    let ocr = start(|c| c.ocr.max_upload_bytes = 2 * 1024 * 1024).await;
+    let good = encode(&render(&[ENGLISH]), ImageFormat::Png);
+
+    let mut bomb = encode(&GrayImage::new(1, 1), ImageFormat::Png);
+    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+    let crc = crc32(&bomb[12..29]);
+    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("zero bytes", vec![], StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "truncated PNG",
+            good[..good.len() / 2].to_vec(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("100000x100000 header", bomb, StatusCode::PAYLOAD_TOO_LARGE),
+        (
+            "not an image",
+            b"just some text, not a scan".to_vec(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            "over the upload limit",
+            vec![0u8; 3 * 1024 * 1024],
+            StatusCode::PAYLOAD_TOO_LARGE,
+        ),
+    ];
+    for (label, bytes, want) in cases {
+        for multipart in [true, false] {
+            let r = if multipart {
+                ocr.multipart(bytes.clone(), "").await
+            } else {
+                ocr.raw(bytes.clone(), "application/octet-stream").await
+            };
+            assert_eq!(r.status(), want, "{label} (multipart: {multipart})");
+            assert_eq!(
+                r.headers()["content-type"],
+                "application/problem+json",
+                "{label}"
+            );
+        }
+    }
+    for query in ["?languages=klingon", "?format=docx", "?psm=42", "?dpi=5"] {
+        let r = ocr.multipart(good.clone(), query).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+    }
+    let r = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr"))
+        .bearer_auth(&ocr.token)
+        .multipart(Form::new().text("languages", "eng"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "multipart without a file"
+    );
+
+    let r = ocr.multipart(good, "").await;
+    assert_eq!(r.status(), StatusCode::OK, "still answering");
+    let metrics = ocr
+        .app
+        .client
+        .get(ocr.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("ocr_rejections_total{reason=\"corrupt\"}"));
+    assert!(metrics.contains("ocr_pages_total"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_languages_and_a_full_queue() {
+    let ocr = start(|c| {
+        c.ocr.workers = Some(1);
+        c.ocr.queue_depth = 1;
+    })
+    .await;
+    let png = encode(
+        &render(&[ENGLISH, FRENCH, ENGLISH, FRENCH]),
+        ImageFormat::Png,
+    );
+
+    // A separate client: the server answers 401 without reading the body and
+    // closes that connection, which must not be reused.
+    let r = reqwest::Client::new()
+        .post(ocr.app.url("/v1/ocr"))
+        .body(png.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let langs: Value = ocr
+        .app
+        .get_auth("/v1/ocr/languages", &ocr.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let installed: Vec<&str> = langs["installed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        installed.contains(&"eng") && installed.contains(&"fra"),
+        "{installed:?}"
+    );
+
+    // One worker and a queue of one: of six pages sent at once, at most two
+    // are taken; the others are refused with 429 and Retry-After.
+    let sends = (0..6).map(|_| ocr.raw(png.clone(), "image/png"));
+    let answers = futures::future::join_all(sends).await;
+    let ok = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::OK)
+        .count();
+    let full: Vec<_> = answers
+        .iter()
+        .filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    assert!(ok >= 1, "some pages are recognized");
+    assert!(!full.is_empty(), "a full queue refuses");
+    assert!(full.iter().all(|r| r.headers().contains_key("retry-after")));
+    assert_eq!(ok + full.len(), 6);
+}
