@@ -64,39 +64,57 @@ async fn languages(State(s): State<OcrState>, _who: Principal) -> Json<Languages
     })
 }
 
+/// Read at most `limit` bytes of a body. Past the limit the rest is read
+/// and dropped (up to a cap) before answering 413, so that the client gets
+/// the answer instead of a reset connection in the middle of its upload.
+async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, OcrError> {
+    use http_body_util::BodyExt;
+    let drain_cap = limit.saturating_mul(4);
+    let mut body = body;
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| OcrError::Upload(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > limit {
+            if seen > drain_cap {
+                break;
+            }
+            continue;
+        }
+        buf.extend_from_slice(&data);
+    }
+    if seen > limit {
+        return Err(OcrError::UploadTooLarge(limit));
+    }
+    Ok(buf.freeze())
+}
+
 /// Read the document from the multipart field `file` (other fields may carry
 /// options) or from the raw body.
 async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Result<Bytes, OcrError> {
     let limit = state.ocr.config().max_upload_bytes;
-    let too_large = |e: &dyn std::fmt::Display| {
-        let text = e.to_string();
-        if text.contains("length limit") {
-            OcrError::UploadTooLarge(limit)
-        } else {
-            OcrError::Upload(text)
-        }
-    };
     let is_multipart = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
+    let (parts, body) = req.into_parts();
+    // Multipart framing and option fields get a little room above the limit.
+    let slack = if is_multipart { 64 * 1024 } else { 0 };
+    let raw = read_limited(body, limit + slack).await?;
     if !is_multipart {
-        return axum::body::to_bytes(req.into_body(), limit)
-            .await
-            .map_err(|e| too_large(&e));
+        return Ok(raw);
     }
+    let req = Request::from_parts(parts, axum::body::Body::from(raw));
     let mut multipart = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &())
         .await
         .map_err(|e| OcrError::Upload(e.body_text()))?;
-    let part_error = |e: axum::extract::multipart::MultipartError| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            OcrError::UploadTooLarge(limit)
-        } else {
-            OcrError::Upload(e.body_text())
-        }
-    };
-    let mut file = None;
+    let part_error = |e: axum::extract::multipart::MultipartError| OcrError::Upload(e.body_text());
+    let mut file: Option<Bytes> = None;
     while let Some(field) = multipart.next_field().await.map_err(part_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -114,7 +132,11 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
             _ => {}
         }
     }
-    file.ok_or(OcrError::NoFile)
+    let file = file.ok_or(OcrError::NoFile)?;
+    if file.len() > limit {
+        return Err(OcrError::UploadTooLarge(limit));
+    }
+    Ok(file)
 }
 
 #[utoipa::path(post, path = "/v1/ocr", tag = "ocr", security(("bearer" = [])), params(OcrParams),

@@ -4,7 +4,6 @@
 mod common;
 
 use std::io::Cursor;
-use std::time::{Duration, Instant};
 
 use ab_glyph::{point, Font, FontVec, PxScale, ScaleFont};
 use common::{Db, TestApp, TestDb};
@@ -102,15 +101,8 @@ struct Ocr {
 async fn start(tweak: impl FnOnce(&mut scriptorium::configuration::Config)) -> Ocr {
     let db = TestDb::new(Db::Sqlite).await;
     let app = TestApp::spawn_with(&db, tweak).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = app.client.get(app.url("/readyz")).send().await.unwrap();
-        if r.status() == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "OCR engines never warmed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let ready = app.wait_ready().await;
+    assert_eq!(ready["checks"]["ocr"], "ok");
     let t = app.signed_up("ocr-user").await;
     Ocr {
         token: t["access_token"].as_str().unwrap().to_owned(),

@@ -111,6 +111,21 @@ impl TestApp {
         }
     }
 
+    /// Poll `/readyz` until it answers 200 (OCR engines warm up after the
+    /// listener opens); returns its body.
+    pub async fn wait_ready(&self) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.client.get(self.url("/readyz")).send().await.unwrap();
+            if r.status() == StatusCode::OK {
+                return r.json().await.unwrap();
+            }
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(std::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.addr, path)
     }
