@@ -19,6 +19,17 @@ pub struct OcrConfig {
     /// Longest side of a page in pixels.
     pub max_side: u32,
     pub max_pages: usize,
+    /// `libpdfium.so`; unset: `vendor/pdfium/libpdfium.so` or a system path.
+    pub pdfium_library: Option<String>,
+    /// Detect and undo page rotation (Tesseract OSD) unless a request says
+    /// `orientation=none`.
+    pub detect_orientation: bool,
+    /// OSD confidence needed before a page is turned.
+    pub orientation_min_confidence: f32,
+    /// How long a finished job and its result are kept.
+    pub job_ttl_secs: i64,
+    /// Jobs queued or running at once, for all users.
+    pub max_active_jobs: usize,
     /// Resolution assumed for images that do not state one.
     pub default_dpi: u32,
 }
@@ -35,6 +46,11 @@ impl Default for OcrConfig {
             max_side: 32_767,
             max_pages: 500,
             default_dpi: 300,
+            pdfium_library: None,
+            detect_orientation: true,
+            orientation_min_confidence: 2.0,
+            job_ttl_secs: 3600,
+            max_active_jobs: 100,
         }
     }
 }

@@ -63,10 +63,12 @@ pub struct Limits {
 pub enum DecodeError {
     #[error("the file is empty")]
     Empty,
-    #[error("unsupported file type (PNG, JPEG, TIFF, WebP, BMP and GIF are accepted)")]
+    #[error("unsupported file type (PDF, PNG, JPEG, TIFF, WebP, BMP and GIF are accepted)")]
     Unsupported,
-    #[error("PDF input is not supported yet")]
-    PdfNotSupported,
+    #[error("PDF input is unavailable on this server (PDFium is not installed)")]
+    PdfUnavailable,
+    #[error("too many PDFs waiting")]
+    Busy,
     #[error("page {page} is {width}x{height}: more than {max} pixels")]
     TooManyPixels {
         page: usize,
@@ -88,7 +90,7 @@ pub enum DecodeError {
 }
 
 impl Limits {
-    fn check(&self, page: usize, width: u32, height: u32) -> Result<(), DecodeError> {
+    pub(crate) fn check(&self, page: usize, width: u32, height: u32) -> Result<(), DecodeError> {
         if page > self.max_pages {
             return Err(DecodeError::TooManyPages {
                 max: self.max_pages,
@@ -124,7 +126,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> {
     }
     match Format::sniff(bytes).ok_or(DecodeError::Unsupported)? {
         Format::Tiff => decode_tiff(bytes, limits),
-        Format::Pdf => Err(DecodeError::PdfNotSupported),
+        Format::Pdf => Err(DecodeError::Unsupported),
         other => {
             let format = other.image_format().ok_or(DecodeError::Unsupported)?;
             decode_single(bytes, format, limits).map(|p| vec![p])

@@ -13,6 +13,7 @@ use tesseract_plumbing::TessBaseApi;
 use tokio::sync::oneshot;
 
 use crate::decode::Page;
+use crate::osd::{rotate_ccw, Osd};
 
 /// What to do with one page.
 #[derive(Debug, Clone)]
@@ -22,6 +23,9 @@ pub struct PageJob {
     pub dpi: u32,
     pub hocr: bool,
     pub page_number: i32,
+    /// Detect a page turned by 90, 180 or 270 degrees and turn it back
+    /// when OSD is at least this confident.
+    pub orientation: Option<f32>,
 }
 
 /// Tesseract's answers for one page.
@@ -32,6 +36,11 @@ pub struct Recognized {
     pub hocr: Option<String>,
     pub mean_confidence: i32,
     pub seconds: f64,
+    /// Clockwise rotation found and undone before recognition.
+    pub rotation: u32,
+    /// Size of the page as recognized (after the rotation).
+    pub width: u32,
+    pub height: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,8 +108,21 @@ impl EnginePool {
         self.workers
     }
 
-    /// Queue one page and wait for its result.
+    /// Queue one page and wait for its result; a full queue is refused.
     pub async fn recognize(&self, page: Page, job: PageJob) -> Result<Recognized, EngineError> {
+        match self.submit(page, job) {
+            Ok(answer) => answer.await.map_err(|_| EngineError::Stopped)?,
+            Err((e, _)) => Err(e),
+        }
+    }
+
+    /// Queue one page; on a full queue the page comes back with the error.
+    #[allow(clippy::type_complexity)]
+    pub fn submit(
+        &self,
+        page: Page,
+        job: PageJob,
+    ) -> Result<oneshot::Receiver<Result<Recognized, EngineError>>, (EngineError, Page)> {
         let (reply, answer) = oneshot::channel();
         let task = Task {
             page,
@@ -110,18 +132,19 @@ impl EnginePool {
         };
         self.queued.fetch_add(1, Ordering::SeqCst);
         match self.tx.try_send(task) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(1, Ordering::SeqCst);
-                return Err(EngineError::QueueFull);
+            Ok(()) => {
+                metrics::gauge!("ocr_queue_depth").set(self.queued.load(Ordering::SeqCst) as f64);
+                Ok(answer)
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Full(task)) => {
                 self.queued.fetch_sub(1, Ordering::SeqCst);
-                return Err(EngineError::Stopped);
+                Err((EngineError::QueueFull, task.page))
+            }
+            Err(TrySendError::Disconnected(task)) => {
+                self.queued.fetch_sub(1, Ordering::SeqCst);
+                Err((EngineError::Stopped, task.page))
             }
         }
-        metrics::gauge!("ocr_queue_depth").set(self.queued.load(Ordering::SeqCst) as f64);
-        answer.await.map_err(|_| EngineError::Stopped)?
     }
 }
 
@@ -143,6 +166,7 @@ fn worker(
     warm_languages: String,
 ) {
     let mut engines: HashMap<String, TessBaseApi> = HashMap::new();
+    let mut osd: Option<Osd> = None;
     match new_engine(tessdata.as_deref(), &warm_languages) {
         Ok(engine) => {
             engines.insert(warm_languages.clone(), engine);
@@ -159,10 +183,27 @@ fn worker(
                 let engine = new_engine(tessdata.as_deref(), &task.job.languages)?;
                 engines.insert(task.job.languages.clone(), engine);
             }
+            let mut rotation = 0;
+            let mut rotated = None;
+            if let Some(min_confidence) = task.job.orientation {
+                if osd.is_none() {
+                    osd = Osd::new(tessdata.as_deref());
+                }
+                if let Some((degrees, confidence)) = osd.as_mut().and_then(|o| o.detect(&task.page))
+                {
+                    if degrees != 0 && confidence >= min_confidence {
+                        rotation = degrees;
+                        rotated = Some(rotate_ccw(&task.page, degrees));
+                    }
+                }
+            }
+            let page = rotated.as_ref().unwrap_or(&task.page);
             let engine = engines
                 .get_mut(&task.job.languages)
                 .ok_or(EngineError::Stopped)?;
-            recognize(engine, &task.page, &task.job)
+            let mut r = recognize(engine, page, &task.job)?;
+            r.rotation = rotation;
+            Ok(r)
         })();
         if let Err(EngineError::Failed(_)) = &result {
             // A failed engine may hold broken state: start afresh next time.
@@ -215,5 +256,8 @@ fn recognize(api: &mut TessBaseApi, page: &Page, job: &PageJob) -> Result<Recogn
         hocr,
         mean_confidence: api.mean_text_conf(),
         seconds,
+        rotation: 0,
+        width: page.width,
+        height: page.height,
     })
 }

@@ -21,6 +21,10 @@ pub enum OcrError {
     Option(String),
     #[error("malformed upload: {0}")]
     Upload(String),
+    #[error("no such job")]
+    JobNotFound,
+    #[error("too many OCR jobs in progress")]
+    TooManyJobs,
 }
 
 impl OcrError {
@@ -28,7 +32,9 @@ impl OcrError {
     fn reason(&self) -> &'static str {
         match self {
             Self::Decode(DecodeError::Empty) => "empty",
-            Self::Decode(DecodeError::Unsupported | DecodeError::PdfNotSupported) => "unsupported",
+            Self::Decode(DecodeError::Unsupported) => "unsupported",
+            Self::Decode(DecodeError::PdfUnavailable) => "pdf_unavailable",
+            Self::Decode(DecodeError::Busy) => "queue_full",
             Self::Decode(DecodeError::TooManyPixels { .. }) => "pixels",
             Self::Decode(DecodeError::SideTooLong { .. }) => "side",
             Self::Decode(DecodeError::TooManyPages { .. }) => "pages",
@@ -38,6 +44,8 @@ impl OcrError {
             Self::UploadTooLarge(_) => "bytes",
             Self::NoFile | Self::Upload(_) => "upload",
             Self::Option(_) => "option",
+            Self::JobNotFound => "job_not_found",
+            Self::TooManyJobs => "too_many_jobs",
         }
     }
 }
@@ -51,7 +59,19 @@ impl From<OcrError> for Problem {
             OcrError::Decode(DecodeError::Empty) => {
                 p(StatusCode::UNPROCESSABLE_ENTITY, "empty-file", "Empty file")
             }
-            OcrError::Decode(DecodeError::Unsupported | DecodeError::PdfNotSupported) => p(
+            OcrError::Decode(DecodeError::PdfUnavailable) => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pdf-unavailable",
+                "PDF input unavailable",
+            )
+            .retry_after(60),
+            OcrError::Decode(DecodeError::Busy) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "queue-full",
+                "Too many documents waiting",
+            )
+            .retry_after(2),
+            OcrError::Decode(DecodeError::Unsupported) => p(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported file type",
@@ -95,6 +115,13 @@ impl From<OcrError> for Problem {
                 "invalid-option",
                 "Invalid option",
             ),
+            OcrError::JobNotFound => p(StatusCode::NOT_FOUND, "not-found", "Not found"),
+            OcrError::TooManyJobs => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-jobs",
+                "Too many jobs in progress",
+            )
+            .retry_after(10),
         }
     }
 }

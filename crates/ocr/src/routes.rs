@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, Multipart, Query, Request, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{FromRef, Multipart, Path, Query, Request, State};
+use axum::http::header::{CONTENT_TYPE, LOCATION};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +13,9 @@ use kit::token::{Principal, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use crate::decode::{DecodeError, Format};
 use crate::error::OcrError;
+use crate::jobs::{JobError, JobStatus, JobView};
 use crate::output;
 use crate::service::{Document, Ocr, OutputFormat};
 
@@ -33,6 +36,8 @@ pub fn router(state: OcrState) -> Router {
     Router::new()
         .route("/v1/ocr", post(recognize))
         .route("/v1/ocr/languages", get(languages))
+        .route("/v1/ocr/jobs", post(create_job))
+        .route("/v1/ocr/jobs/{id}", get(get_job))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -47,6 +52,11 @@ pub struct OcrParams {
     pub dpi: Option<u32>,
     /// `json` (default), `text`, `hocr` or `tsv`.
     pub format: Option<String>,
+    /// PDFs: `auto` (text layer where present, else OCR), `force` or `text-only`.
+    pub mode: Option<String>,
+    /// `auto` (default): detect a page turned by 90, 180 or 270 degrees and
+    /// turn it back; `none`: take pages as they are.
+    pub orientation: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,13 +129,15 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => file = Some(field.bytes().await.map_err(part_error)?),
-            "languages" | "psm" | "dpi" | "format" => {
+            "languages" | "psm" | "dpi" | "format" | "mode" | "orientation" => {
                 let value = field.text().await.map_err(part_error)?;
                 let bad = || OcrError::Option(format!("{name} '{value}'"));
                 match name.as_str() {
                     "languages" => params.languages = Some(value.clone()),
                     "psm" => params.psm = Some(value.trim().parse().map_err(|_| bad())?),
                     "dpi" => params.dpi = Some(value.trim().parse().map_err(|_| bad())?),
+                    "mode" => params.mode = Some(value.clone()),
+                    "orientation" => params.orientation = Some(value.clone()),
                     _ => params.format = Some(value.clone()),
                 }
             }
@@ -159,6 +171,8 @@ async fn recognize(
         params.psm,
         params.dpi,
         params.format.as_deref(),
+        params.mode.as_deref(),
+        params.orientation.as_deref(),
     )?;
     tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, "ocr request");
     let doc = s.ocr.run(bytes, &opts).await?;
@@ -182,10 +196,89 @@ async fn recognize(
     })
 }
 
+#[utoipa::path(post, path = "/v1/ocr/jobs", tag = "ocr", security(("bearer" = [])), params(OcrParams),
+    request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
+                 content_type = "application/octet-stream"),
+    responses((status = 202, body = JobView, description = "accepted; poll the Location"),
+              (status = 415, description = "not a supported file type"),
+              (status = 429, description = "too many jobs in progress")))]
+async fn create_job(
+    State(s): State<OcrState>,
+    who: Principal,
+    Query(mut params): Query<OcrParams>,
+    req: Request,
+) -> Result<Response, OcrError> {
+    let bytes = upload(req, &s, &mut params).await?;
+    let opts = s.ocr.options(
+        params.languages.as_deref(),
+        params.psm,
+        params.dpi,
+        Some("json"),
+        params.mode.as_deref(),
+        params.orientation.as_deref(),
+    )?;
+    if bytes.is_empty() {
+        return Err(DecodeError::Empty.into());
+    }
+    if Format::sniff(&bytes).is_none() {
+        return Err(DecodeError::Unsupported.into());
+    }
+    let (id, progress) = s
+        .ocr
+        .jobs()
+        .create(&who.user_id)
+        .map_err(|_| OcrError::TooManyJobs)?;
+    let ocr = s.ocr.clone();
+    let job_id = id.clone();
+    let span = tracing::info_span!("ocr_job", job = %job_id, user = %who.user_id);
+    tokio::spawn(tracing::Instrument::instrument(
+        async move {
+            ocr.jobs().start(&job_id);
+            let outcome = ocr
+                .run_with(bytes, &opts, Some(progress))
+                .await
+                .map_err(|e| {
+                    let p = kit::Problem::from(e);
+                    JobError {
+                        status: p.status.as_u16(),
+                        detail: p.detail.unwrap_or_else(|| p.title.to_owned()),
+                    }
+                });
+            ocr.jobs().finish(&job_id, outcome);
+        },
+        span,
+    ));
+    let view = s
+        .ocr
+        .jobs()
+        .get(&id, &who.user_id)
+        .ok_or(OcrError::JobNotFound)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, format!("/v1/ocr/jobs/{id}"))],
+        Json(view),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/ocr/jobs/{id}", tag = "ocr", security(("bearer" = [])),
+    responses((status = 200, body = JobView), (status = 404, description = "unknown, expired or not yours")))]
+async fn get_job(
+    State(s): State<OcrState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, OcrError> {
+    s.ocr
+        .jobs()
+        .get(&id, &who.user_id)
+        .map(Json)
+        .ok_or(OcrError::JobNotFound)
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(recognize, languages),
-    components(schemas(Document, Languages, crate::service::PageResult, crate::tsv::Block,
+    paths(recognize, languages, create_job, get_job),
+    components(schemas(Document, Languages, JobView, JobStatus, JobError, crate::service::PageResult, crate::tsv::Block,
                        crate::tsv::Line, crate::tsv::Word)),
     tags((name = "ocr", description = "Images to text with word boxes and confidences")),
 )]

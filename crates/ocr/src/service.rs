@@ -2,14 +2,19 @@
 
 use std::path::{Path, PathBuf};
 
-use futures_util::future::try_join_all;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::config::OcrConfig;
-use crate::decode::{self, Limits};
-use crate::engine::{EnginePool, PageJob, Recognized};
+use crate::decode::{self, Format, Limits, Page};
+use crate::engine::{EngineError, EnginePool, PageJob, Recognized};
 use crate::error::OcrError;
+use crate::jobs::{Jobs, Progress};
+use crate::pdf::{PdfMode, PdfPage, PdfReader};
 use crate::tsv::{self, Block};
 
 /// Output formats.
@@ -42,6 +47,8 @@ impl std::str::FromStr for OutputFormat {
 #[derive(Debug, Clone)]
 pub struct Options {
     pub languages: String,
+    pub mode: PdfMode,
+    pub orientation: bool,
     pub psm: Option<i32>,
     pub dpi: u32,
     pub format: OutputFormat,
@@ -56,6 +63,14 @@ pub struct PageResult {
     pub text: String,
     pub mean_confidence: i32,
     pub seconds: f64,
+    /// Clockwise rotation (0, 90, 180, 270) detected and undone; `width`,
+    /// `height` and boxes refer to the page after it was turned back.
+    pub rotation: u32,
+    /// `ocr`, or `text-layer` for a PDF page whose own text was used.
+    pub source: &'static str,
+    /// Set when this page could not be read; the other pages still are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     pub blocks: Vec<Block>,
     #[serde(skip)]
     pub hocr: Option<String>,
@@ -75,6 +90,8 @@ pub struct Document {
 pub struct Ocr {
     config: OcrConfig,
     pool: EnginePool,
+    pdf: PdfReader,
+    jobs: Jobs,
     installed: Vec<String>,
 }
 
@@ -128,16 +145,24 @@ impl Ocr {
             config.tessdata.clone(),
             config.default_languages.clone(),
         );
+        let pdf = PdfReader::start(config.pdfium_library.as_deref(), config.queue_depth);
         tracing::info!(workers, languages = ?installed, "OCR engines starting");
+        let jobs = Jobs::new(config.job_ttl_secs, config.max_active_jobs);
         Self {
             config,
             pool,
+            pdf,
+            jobs,
             installed,
         }
     }
 
     pub fn config(&self) -> &OcrConfig {
         &self.config
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
     }
 
     pub fn languages(&self) -> &[String] {
@@ -162,7 +187,20 @@ impl Ocr {
         psm: Option<i32>,
         dpi: Option<u32>,
         format: Option<&str>,
+        mode: Option<&str>,
+        orientation: Option<&str>,
     ) -> Result<Options, OcrError> {
+        let mode = mode.unwrap_or("auto").parse().map_err(OcrError::Option)?;
+        let orientation = match orientation {
+            None => self.config.detect_orientation,
+            Some("auto") => true,
+            Some("none") => false,
+            Some(other) => {
+                return Err(OcrError::Option(format!(
+                    "orientation '{other}' (expected auto or none)"
+                )))
+            }
+        };
         let languages = languages
             .map(str::trim)
             .filter(|l| !l.is_empty())
@@ -189,6 +227,8 @@ impl Ocr {
         let format = format.unwrap_or("json").parse()?;
         Ok(Options {
             languages,
+            mode,
+            orientation,
             psm,
             dpi,
             format,
@@ -203,39 +243,127 @@ impl Ocr {
         }
     }
 
-    /// Decode and recognize every page; pages run in parallel on the pool.
-    #[tracing::instrument(skip_all, name = "ocr_document", fields(bytes = bytes.len()))]
+    async fn recognize(
+        &self,
+        page: Page,
+        job: PageJob,
+        wait: bool,
+    ) -> Result<Recognized, OcrError> {
+        let mut page = page;
+        loop {
+            match self.pool.submit(page, job.clone()) {
+                Ok(answer) => return Ok(answer.await.map_err(|_| EngineError::Stopped)??),
+                Err((EngineError::QueueFull, back)) if wait => {
+                    page = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Why PDF input is unavailable, if it is.
+    pub fn pdf_problem(&self) -> Option<&str> {
+        self.pdf.problem()
+    }
+
+    /// Decode and recognize every page of an interactive request: a full
+    /// queue is refused at once.
     pub async fn run(&self, bytes: bytes::Bytes, opts: &Options) -> Result<Document, OcrError> {
+        self.run_with(bytes, opts, None).await
+    }
+
+    /// Decode and recognize every page. A document keeps at most one page per
+    /// worker in the queue, so large documents take turns with small ones.
+    /// With `progress` (a job), pages wait for room in a full queue instead
+    /// of failing, and progress is reported.
+    #[tracing::instrument(skip_all, name = "ocr_document", fields(bytes = bytes.len()))]
+    pub async fn run_with(
+        &self,
+        bytes: bytes::Bytes,
+        opts: &Options,
+        progress: Option<Arc<Progress>>,
+    ) -> Result<Document, OcrError> {
         let limits = self.limits();
-        let pages = tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
-            .await
-            .map_err(|e| OcrError::Upload(e.to_string()))??;
+        let inputs: Vec<PdfPage> = if Format::sniff(&bytes) == Some(Format::Pdf) {
+            self.pdf.read(bytes, opts.dpi, opts.mode, limits).await?
+        } else {
+            tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
+                .await
+                .map_err(|e| OcrError::Upload(e.to_string()))??
+                .into_iter()
+                .map(PdfPage::Image)
+                .collect()
+        };
+        if let Some(p) = &progress {
+            p.total.store(inputs.len(), Ordering::SeqCst);
+        }
         let hocr = opts.format == OutputFormat::Hocr;
-        let jobs = pages.into_iter().enumerate().map(|(i, page)| {
-            let (w, h) = (page.width, page.height);
+        let progress = &progress;
+        let jobs = inputs.into_iter().enumerate().map(|(i, input)| {
             let job = PageJob {
                 languages: opts.languages.clone(),
                 psm: opts.psm,
                 dpi: opts.dpi,
                 hocr,
                 page_number: i as i32,
+                orientation: opts
+                    .orientation
+                    .then_some(self.config.orientation_min_confidence),
             };
             async move {
-                let r: Recognized = self.pool.recognize(page, job).await?;
-                Ok::<_, OcrError>(PageResult {
+                let mut result = PageResult {
                     page: i + 1,
-                    width: w,
-                    height: h,
-                    blocks: tsv::parse(&r.tsv),
-                    text: r.text,
-                    mean_confidence: r.mean_confidence,
-                    seconds: r.seconds,
-                    hocr: r.hocr,
-                    tsv: r.tsv,
-                })
+                    width: 0,
+                    height: 0,
+                    text: String::new(),
+                    mean_confidence: 0,
+                    seconds: 0.0,
+                    rotation: 0,
+                    source: "ocr",
+                    error: None,
+                    blocks: Vec::new(),
+                    hocr: None,
+                    tsv: String::new(),
+                };
+                match input {
+                    PdfPage::Text {
+                        width,
+                        height,
+                        text,
+                    } => {
+                        result.width = width;
+                        result.height = height;
+                        result.text = text;
+                        result.mean_confidence = 100;
+                        result.source = "text-layer";
+                    }
+                    PdfPage::Failed { error } => result.error = Some(error),
+                    PdfPage::Image(page) => {
+                        result.width = page.width;
+                        result.height = page.height;
+                        let r: Recognized = self.recognize(page, job, progress.is_some()).await?;
+                        result.blocks = tsv::parse(&r.tsv);
+                        result.text = r.text;
+                        result.mean_confidence = r.mean_confidence;
+                        result.seconds = r.seconds;
+                        result.rotation = r.rotation;
+                        result.width = r.width;
+                        result.height = r.height;
+                        result.hocr = r.hocr;
+                        result.tsv = r.tsv;
+                    }
+                }
+                if let Some(p) = progress {
+                    p.done.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok::<_, OcrError>(result)
             }
         });
-        let pages = try_join_all(jobs).await?;
+        let pages: Vec<PageResult> = futures_util::stream::iter(jobs)
+            .buffered(self.pool.workers())
+            .try_collect()
+            .await?;
         let text = pages
             .iter()
             .map(|p| p.text.as_str())

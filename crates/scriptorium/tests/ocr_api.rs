@@ -5,56 +5,19 @@ mod common;
 
 use std::io::Cursor;
 
-use ab_glyph::{point, Font, FontVec, PxScale, ScaleFont};
 use common::{Db, TestApp, TestDb};
-use image::{GrayImage, ImageFormat, Luma};
+use fixtures::cer;
+use image::{GrayImage, ImageFormat};
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::Value;
 
-const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 const ENGLISH: &str = "The quick brown fox jumps over the lazy dog";
 const FRENCH: &str = "Élève à l'école, où ça coûte déjà cher";
 
-/// Black text on white, one line per entry, about 12 pt at 300 dpi.
+/// About 13 pt at 300 dpi.
 fn render(lines: &[&str]) -> GrayImage {
-    let font = FontVec::try_from_vec(std::fs::read(FONT).expect("fonts-dejavu-core")).unwrap();
-    let scale = PxScale::from(56.0);
-    let scaled = font.as_scaled(scale);
-    let line_height = (scaled.height() * 1.5).ceil() as u32;
-    let widths: Vec<f32> = lines
-        .iter()
-        .map(|l| l.chars().map(|c| scaled.h_advance(font.glyph_id(c))).sum())
-        .collect();
-    let width = widths.iter().cloned().fold(0.0, f32::max) as u32 + 200;
-    let height = line_height * lines.len() as u32 + 200;
-    let mut img = GrayImage::from_pixel(width, height, Luma([255]));
-    for (i, line) in lines.iter().enumerate() {
-        let mut x = 100.0;
-        let baseline = 100.0 + scaled.ascent() + (i as u32 * line_height) as f32;
-        let mut prev = None;
-        for c in line.chars() {
-            let id = font.glyph_id(c);
-            if let Some(p) = prev {
-                x += scaled.kern(p, id);
-            }
-            let glyph = id.with_scale_and_position(scale, point(x, baseline));
-            x += scaled.h_advance(id);
-            prev = Some(id);
-            if let Some(outlined) = font.outline_glyph(glyph) {
-                let b = outlined.px_bounds();
-                outlined.draw(|gx, gy, cov| {
-                    let (px, py) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
-                    if px >= 0 && py >= 0 && (px as u32) < width && (py as u32) < height {
-                        let v = (255.0 * (1.0 - cov.clamp(0.0, 1.0))) as u8;
-                        let old = img.get_pixel(px as u32, py as u32).0[0];
-                        img.put_pixel(px as u32, py as u32, Luma([old.min(v)]));
-                    }
-                });
-            }
-        }
-    }
-    img
+    fixtures::render(lines, 56.0)
 }
 
 fn encode(img: &GrayImage, format: ImageFormat) -> Vec<u8> {
@@ -72,24 +35,6 @@ fn two_page_tiff(a: &GrayImage, b: &GrayImage) -> Vec<u8> {
             .unwrap();
     }
     out.into_inner()
-}
-
-/// Character error rate: edit distance over the reference length, after
-/// collapsing whitespace.
-fn cer(got: &str, want: &str) -> f64 {
-    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    let (a, b): (Vec<char>, Vec<char>) =
-        (norm(got).chars().collect(), norm(want).chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()] as f64 / b.len().max(1) as f64
 }
 
 struct Ocr {
@@ -375,4 +320,255 @@ async fn authentication_languages_and_a_full_queue() {
     assert!(!full.is_empty(), "a full queue refuses");
     assert!(full.iter().all(|r| r.headers().contains_key("retry-after")));
     assert_eq!(ok + full.len(), 6);
+}
+
+fn a4(lines: &[&str]) -> GrayImage {
+    fixtures::render_on(lines, 50.0, Some((2480, 3508)))
+}
+
+fn scanned(lines: &[&str]) -> fixtures::PdfPageSpec {
+    let img = a4(lines);
+    fixtures::PdfPageSpec::Jpeg {
+        data: encode(&img, ImageFormat::Jpeg),
+        width: img.width(),
+        height: img.height(),
+    }
+}
+
+fn born_digital(lines: &[&str]) -> fixtures::PdfPageSpec {
+    fixtures::PdfPageSpec::Text(lines.iter().map(|l| l.to_string()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdfs_born_digital_scanned_mixed_and_broken() {
+    let ocr = start(|c| {
+        c.ocr.pdfium_library = Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../vendor/pdfium/libpdfium.so"
+            )
+            .into(),
+        );
+    })
+    .await;
+    let typed = ["A born digital page", "Une page née numérique, déjà prête"];
+
+    // Born-digital: the text layer, no OCR.
+    let r = ocr
+        .raw(fixtures::pdf(&[born_digital(&typed)]), "application/pdf")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["pages"][0]["source"], "text-layer");
+    assert!(
+        cer(doc["text"].as_str().unwrap(), &typed.join("\n")) < 0.02,
+        "{}",
+        doc["text"]
+    );
+    assert_eq!(doc["pages"][0]["width"], 2479, "A4 at 300 dpi");
+
+    // The same page forced through OCR.
+    let forced = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr?mode=force"))
+        .bearer_auth(&ocr.token)
+        .body(fixtures::pdf(&[born_digital(&typed)]))
+        .send()
+        .await
+        .unwrap();
+    let forced: Value = forced.json().await.unwrap();
+    assert_eq!(forced["pages"][0]["source"], "ocr");
+    assert!(
+        cer(forced["text"].as_str().unwrap(), &typed.join("\n")) < 0.1,
+        "{}",
+        forced["text"]
+    );
+
+    // Mixed: a typed page then a scanned one.
+    let r = ocr
+        .raw(
+            fixtures::pdf(&[born_digital(&typed), scanned(&[ENGLISH, FRENCH])]),
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    assert_eq!(pages[0]["source"], "text-layer");
+    assert_eq!(pages[1]["source"], "ocr");
+    let e = cer(
+        pages[1]["text"].as_str().unwrap(),
+        &format!("{ENGLISH}\n{FRENCH}"),
+    );
+    assert!(e < 0.05, "scanned page CER {e}: {}", pages[1]["text"]);
+
+    // A broken page in the middle fails alone.
+    let r = ocr
+        .raw(
+            fixtures::pdf(&[
+                born_digital(&typed),
+                fixtures::PdfPageSpec::Broken,
+                born_digital(&[ENGLISH]),
+            ]),
+            "application/pdf",
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: Value = r.json().await.unwrap();
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3);
+    assert!(cer(pages[2]["text"].as_str().unwrap(), ENGLISH) < 0.02);
+    let middle = &pages[1];
+    assert!(
+        middle.get("error").is_some() || middle["text"].as_str().unwrap().trim().is_empty(),
+        "{middle}"
+    );
+
+    // A corrupt PDF is a 422, and the service keeps answering.
+    let mut corrupt = fixtures::pdf(&[born_digital(&typed)]);
+    corrupt.truncate(60);
+    let r = ocr.raw(corrupt, "application/pdf").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = ocr
+        .multipart(fixtures::pdf(&[born_digital(&typed)]), "?mode=nonsense")
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = ocr
+        .raw(fixtures::pdf(&[born_digital(&typed)]), "application/pdf")
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_report_progress_and_are_private() {
+    let ocr = start(|_| {}).await;
+    let (one, two) = (render(&[ENGLISH]), render(&[FRENCH]));
+    let r = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr/jobs?languages=fra%2Beng"))
+        .bearer_auth(&ocr.token)
+        .body(two_page_tiff(&one, &two))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(
+        location,
+        format!("/v1/ocr/jobs/{}", job["id"].as_str().unwrap())
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let done = loop {
+        let v: Value = ocr
+            .app
+            .get_auth(&location, &ocr.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        match v["status"].as_str().unwrap() {
+            "done" => break v,
+            "queued" | "running" => {}
+            other => panic!("job {other}: {v}"),
+        }
+        assert!(std::time::Instant::now() < deadline, "job never finished");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["pages_done"], 2);
+    assert_eq!(done["pages_total"], 2);
+    assert!(done["expires_at"].as_i64().unwrap() > done["created_at"].as_i64().unwrap());
+    let pages = done["result"]["pages"].as_array().unwrap();
+    assert!(cer(pages[0]["text"].as_str().unwrap(), ENGLISH) < 0.05);
+    assert!(cer(pages[1]["text"].as_str().unwrap(), FRENCH) < 0.05);
+
+    // Private: another user, and a made-up id, get 404.
+    let other = ocr.app.signed_up("someone-else").await;
+    let r = ocr
+        .app
+        .get_auth(&location, other["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = ocr
+        .app
+        .get_auth("/v1/ocr/jobs/0123456789abcdef", &ocr.token)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // A file that fails to decode fails the job with its status; junk that
+    // is not even an image is refused up front.
+    let good = encode(&one, ImageFormat::Png);
+    let r = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr/jobs"))
+        .bearer_auth(&ocr.token)
+        .body(good[..good.len() / 2].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let failed = loop {
+        let v: Value = ocr
+            .app
+            .get_auth(&location, &ocr.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if v["status"] == "failed" {
+            break v;
+        }
+        assert!(v["status"] != "done", "{v}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed["error"]["status"], 422);
+    let r = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr/jobs"))
+        .bearer_auth(&ocr.token)
+        .body("plain words".to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turned_pages_are_detected_and_turned_back() {
+    let ocr = start(|_| {}).await;
+    let lines = [ENGLISH, FRENCH, ENGLISH, FRENCH, ENGLISH];
+    let upright = render(&lines);
+    let want = lines.join("\n");
+    for clockwise in [0u32, 90, 180, 270] {
+        let turned = match clockwise {
+            90 => image::imageops::rotate90(&upright),
+            180 => image::imageops::rotate180(&upright),
+            270 => image::imageops::rotate270(&upright),
+            _ => upright.clone(),
+        };
+        let r = ocr.multipart(encode(&turned, ImageFormat::Png), "").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let doc: Value = r.json().await.unwrap();
+        let page = &doc["pages"][0];
+        assert_eq!(page["rotation"], clockwise, "turned {clockwise} degrees");
+        assert_eq!(page["width"], upright.width(), "size after turning back");
+        let e = cer(page["text"].as_str().unwrap(), &want);
+        assert!(e < 0.05, "turned {clockwise}: CER {e}");
+    }
+    // orientation=none leaves the page as it is.
+    let r = ocr
+        .multipart(
+            encode(&image::imageops::rotate180(&upright), ImageFormat::Png),
+            "?orientation=none",
+        )
+        .await;
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["pages"][0]["rotation"], 0);
 }

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# OCR benchmark: the service against the tesseract command line on the same pages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -q -p scriptorium -p scriptorium-bench
+exec target/release/bench-ocr "$@"

@@ -1,0 +1,267 @@
+//! OCR benchmark: the same pages through (a) the service at concurrency equal
+//! to the cores and (b) the `tesseract` command line, once per page, N
+//! processes in parallel with `OMP_THREAD_LIMIT=1` and the same languages.
+//! Prints pages/s, CPU seconds per page and the character error rate of each
+//! against the ground truth.
+//!
+//! Run: `bench/ocr.sh [--pages 20]`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "target/release/scriptorium")]
+    server: String,
+    #[arg(long, default_value_t = 20)]
+    pages: usize,
+    #[arg(long, default_value = "fra+eng")]
+    languages: String,
+}
+
+const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
+}
+
+/// User + system CPU seconds of a process so far.
+fn cpu_of(pid: u32) -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    Ok(ticks / clock_ticks())
+}
+
+/// CPU seconds used by finished children of this process.
+fn children_cpu() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+struct Row {
+    name: String,
+    pages_per_sec: f64,
+    cpu_per_page: f64,
+    cer: f64,
+}
+
+fn make_pages(dir: &Path, n: usize) -> anyhow::Result<Vec<(PathBuf, String)>> {
+    let mut pages = Vec::new();
+    for i in 0..n {
+        let lines = fixtures::sentences(i, 28, 9);
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        // A4 at 300 dpi, 12 pt text.
+        let img = fixtures::render_on(&refs, 50.0, Some((2480, 3508)));
+        let path = dir.join(format!("page-{i:03}.png"));
+        img.save(&path)?;
+        pages.push((path, lines.join("\n")));
+    }
+    Ok(pages)
+}
+
+async fn run_service(
+    args: &Args,
+    dir: &Path,
+    pages: &[(PathBuf, String)],
+    cores: usize,
+) -> anyhow::Result<Row> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(&args.server)
+        .args([
+            "serve",
+            "--target",
+            "all",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env(
+            "SCRIPTORIUM_AUTH__DATABASE_URL",
+            format!("sqlite://{}/auth.db?mode=rwc", dir.display()),
+        )
+        .env("SCRIPTORIUM_OCR__DEFAULT_LANGUAGES", &args.languages)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", args.server))?;
+    let server = Server(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("server not ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let creds = json!({ "username": "bench", "password": PASSWORD });
+    client
+        .post(format!("{base}/auth/register"))
+        .json(&creds)
+        .send()
+        .await?;
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&creds)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = login["access_token"].as_str().context("token")?.to_owned();
+
+    let bodies: Vec<Vec<u8>> = pages
+        .iter()
+        .map(|(p, _)| std::fs::read(p))
+        .collect::<Result<_, _>>()?;
+    let cpu_before = cpu_of(server.0.id())?;
+    let start = Instant::now();
+    let gate = Arc::new(Semaphore::new(cores));
+    let mut tasks = Vec::new();
+    for body in bodies {
+        let (gate, client, token, base) =
+            (gate.clone(), client.clone(), token.clone(), base.clone());
+        let langs = args.languages.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await.unwrap();
+            let r = client
+                .post(format!("{base}/v1/ocr?format=text&languages={langs}"))
+                .bearer_auth(token)
+                .header("content-type", "image/png")
+                .body(body)
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("service answered {}", r.status());
+            }
+            Ok::<_, anyhow::Error>(r.text().await?)
+        }));
+    }
+    let mut texts = Vec::new();
+    for t in tasks {
+        texts.push(t.await??);
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_of(server.0.id())? - cpu_before;
+    Ok(Row {
+        name: format!("service, {cores} concurrent requests"),
+        pages_per_sec: pages.len() as f64 / wall,
+        cpu_per_page: cpu / pages.len() as f64,
+        cer: mean_cer(&texts, pages),
+    })
+}
+
+fn run_cli(args: &Args, pages: &[(PathBuf, String)], cores: usize) -> anyhow::Result<Row> {
+    let cpu_before = children_cpu();
+    let start = Instant::now();
+    let mut texts = vec![String::new(); pages.len()];
+    let mut next = 0;
+    let mut running: Vec<(usize, Child)> = Vec::new();
+    while next < pages.len() || !running.is_empty() {
+        while running.len() < cores && next < pages.len() {
+            let child = Command::new("tesseract")
+                .arg(&pages[next].0)
+                .args(["stdout", "-l", &args.languages])
+                .env("OMP_THREAD_LIMIT", "1")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("running tesseract")?;
+            running.push((next, child));
+            next += 1;
+        }
+        // Collect whichever process finished first.
+        let done = loop {
+            let mut found = None;
+            for (k, (_, child)) in running.iter_mut().enumerate() {
+                if child.try_wait()?.is_some() {
+                    found = Some(k);
+                    break;
+                }
+            }
+            match found {
+                Some(k) => break k,
+                None => std::thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        let (i, child) = running.remove(done);
+        let out = child.wait_with_output()?;
+        texts[i] = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = children_cpu() - cpu_before;
+    Ok(Row {
+        name: format!("tesseract CLI, {cores} processes"),
+        pages_per_sec: pages.len() as f64 / wall,
+        cpu_per_page: cpu / pages.len() as f64,
+        cer: mean_cer(&texts, pages),
+    })
+}
+
+fn mean_cer(texts: &[String], pages: &[(PathBuf, String)]) -> f64 {
+    texts
+        .iter()
+        .zip(pages)
+        .map(|(got, (_, want))| fixtures::cer(got, want))
+        .sum::<f64>()
+        / pages.len() as f64
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cores = std::thread::available_parallelism()?.get();
+    let dir = std::env::temp_dir().join(format!("scriptorium-ocr-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let pages = make_pages(&dir, args.pages)?;
+    let cli = run_cli(&args, &pages, cores)?;
+    let service = run_service(&args, &dir, &pages, cores).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!(
+        "# OCR benchmark: {} pages, A4 at 300 dpi (2480x3508), 12 pt DejaVu Sans, English and French, languages {}, {cores} cores",
+        pages.len(),
+        args.languages
+    );
+    println!();
+    println!("| runner | pages/s | CPU s/page | CER | pages/s vs CLI |");
+    println!("|---|---:|---:|---:|---:|");
+    for row in [&cli, &service] {
+        println!(
+            "| {} | {:.3} | {:.2} | {:.4} | {:.2}x |",
+            row.name,
+            row.pages_per_sec,
+            row.cpu_per_page,
+            row.cer,
+            row.pages_per_sec / cli.pages_per_sec
+        );
+    }
+    Ok(())
+}
