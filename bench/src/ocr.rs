@@ -86,7 +86,9 @@ async fn run_service(
     dir: &Path,
     pages: &[(PathBuf, String)],
     cores: usize,
+    orientation: &str,
 ) -> anyhow::Result<Row> {
+    std::fs::create_dir_all(dir)?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -148,11 +150,14 @@ async fn run_service(
     for body in bodies {
         let (gate, client, token, base) =
             (gate.clone(), client.clone(), token.clone(), base.clone());
-        let langs = args.languages.clone();
+        let langs = args.languages.replace('+', "%2B");
+        let orientation = orientation.to_owned();
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await.unwrap();
             let r = client
-                .post(format!("{base}/v1/ocr?format=text&languages={langs}"))
+                .post(format!(
+                    "{base}/v1/ocr?format=text&languages={langs}&orientation={orientation}"
+                ))
                 .bearer_auth(token)
                 .header("content-type", "image/png")
                 .body(body)
@@ -171,7 +176,7 @@ async fn run_service(
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_of(server.0.id())? - cpu_before;
     Ok(Row {
-        name: format!("service, {cores} concurrent requests"),
+        name: format!("service, {cores} concurrent requests, orientation={orientation}"),
         pages_per_sec: pages.len() as f64 / wall,
         cpu_per_page: cpu / pages.len() as f64,
         cer: mean_cer(&texts, pages),
@@ -242,8 +247,13 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let pages = make_pages(&dir, args.pages)?;
     let cli = run_cli(&args, &pages, cores)?;
-    let service = run_service(&args, &dir, &pages, cores).await?;
-    let _ = std::fs::remove_dir_all(&dir);
+    // orientation=none does the same work as the command line (PSM 3, no
+    // OSD); orientation=auto adds the service's default OSD pass.
+    let same_work = run_service(&args, &dir, &pages, cores, "none").await?;
+    let with_osd = run_service(&args, &dir.join("osd"), &pages, cores, "auto").await?;
+    if std::env::var_os("BENCH_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     println!(
         "# OCR benchmark: {} pages, A4 at 300 dpi (2480x3508), 12 pt DejaVu Sans, English and French, languages {}, {cores} cores",
@@ -253,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| runner | pages/s | CPU s/page | CER | pages/s vs CLI |");
     println!("|---|---:|---:|---:|---:|");
-    for row in [&cli, &service] {
+    for row in [&cli, &same_work, &with_osd] {
         println!(
             "| {} | {:.3} | {:.2} | {:.4} | {:.2}x |",
             row.name,

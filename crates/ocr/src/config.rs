@@ -21,6 +21,8 @@ pub struct OcrConfig {
     pub max_pages: usize,
     /// `libpdfium.so`; unset: `vendor/pdfium/libpdfium.so` or a system path.
     pub pdfium_library: Option<String>,
+    /// Longest recognition of one page, in milliseconds (OCRmyPDF allows 180 s).
+    pub page_timeout_ms: u64,
     /// Detect and undo page rotation (Tesseract OSD) unless a request says
     /// `orientation=none`.
     pub detect_orientation: bool,
@@ -47,6 +49,7 @@ impl Default for OcrConfig {
             max_pages: 500,
             default_dpi: 300,
             pdfium_library: None,
+            page_timeout_ms: 180_000,
             detect_orientation: true,
             orientation_min_confidence: 2.0,
             job_ttl_secs: 3600,

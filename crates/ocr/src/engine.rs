@@ -3,17 +3,16 @@
 //! a bounded queue. A full queue is refused at once (429), never buffered.
 
 use std::collections::HashMap;
-use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use tesseract_plumbing::TessBaseApi;
 use tokio::sync::oneshot;
 
 use crate::decode::Page;
 use crate::osd::{rotate_ccw, Osd};
+use crate::tess::{Engine, TessError};
 
 /// What to do with one page.
 #[derive(Debug, Clone)]
@@ -26,6 +25,8 @@ pub struct PageJob {
     /// Detect a page turned by 90, 180 or 270 degrees and turn it back
     /// when OSD is at least this confident.
     pub orientation: Option<f32>,
+    /// Longest recognition time of one page.
+    pub time_limit: Duration,
 }
 
 /// Tesseract's answers for one page.
@@ -51,6 +52,8 @@ pub enum EngineError {
     Languages(String),
     #[error("recognition failed: {0}")]
     Failed(String),
+    #[error("the page took longer than the limit of {0:?}")]
+    TimedOut(Duration),
     #[error("the engine pool has stopped")]
     Stopped,
 }
@@ -148,16 +151,6 @@ impl EnginePool {
     }
 }
 
-fn new_engine(tessdata: Option<&str>, languages: &str) -> Result<TessBaseApi, EngineError> {
-    let bad = || EngineError::Languages(languages.to_owned());
-    let data = tessdata.map(CString::new).transpose().map_err(|_| bad())?;
-    let lang = CString::new(languages).map_err(|_| bad())?;
-    let mut api = TessBaseApi::create();
-    api.init_2(data.as_deref(), Some(&lang))
-        .map_err(|_| bad())?;
-    Ok(api)
-}
-
 fn worker(
     rx: Receiver<Task>,
     queued: Arc<AtomicUsize>,
@@ -165,9 +158,9 @@ fn worker(
     tessdata: Option<String>,
     warm_languages: String,
 ) {
-    let mut engines: HashMap<String, TessBaseApi> = HashMap::new();
+    let mut engines: HashMap<String, Engine> = HashMap::new();
     let mut osd: Option<Osd> = None;
-    match new_engine(tessdata.as_deref(), &warm_languages) {
+    match Engine::new(tessdata.as_deref(), &warm_languages) {
         Ok(engine) => {
             engines.insert(warm_languages.clone(), engine);
         }
@@ -180,7 +173,8 @@ fn worker(
         let _enter = task.span.enter();
         let result = (|| {
             if !engines.contains_key(&task.job.languages) {
-                let engine = new_engine(tessdata.as_deref(), &task.job.languages)?;
+                let engine = Engine::new(tessdata.as_deref(), &task.job.languages)
+                    .map_err(|_| EngineError::Languages(task.job.languages.clone()))?;
                 engines.insert(task.job.languages.clone(), engine);
             }
             let mut rotation = 0;
@@ -189,7 +183,9 @@ fn worker(
                 if osd.is_none() {
                     osd = Osd::new(tessdata.as_deref());
                 }
-                if let Some((degrees, confidence)) = osd.as_mut().and_then(|o| o.detect(&task.page))
+                if let Some((degrees, confidence)) = osd
+                    .as_mut()
+                    .and_then(|o| o.detect(&task.page, task.job.dpi))
                 {
                     if degrees != 0 && confidence >= min_confidence {
                         rotation = degrees;
@@ -214,39 +210,26 @@ fn worker(
 }
 
 #[tracing::instrument(skip_all, name = "tesseract", fields(w = page.width, h = page.height, langs = %job.languages))]
-fn recognize(api: &mut TessBaseApi, page: &Page, job: &PageJob) -> Result<Recognized, EngineError> {
-    let failed = |what: &str| EngineError::Failed(what.to_owned());
+fn recognize(engine: &mut Engine, page: &Page, job: &PageJob) -> Result<Recognized, EngineError> {
     let start = Instant::now();
-    let (w, h) = (page.width as i32, page.height as i32);
-    api.set_image(&page.gray, w, h, 1, w)
-        .map_err(|_| failed("image rejected"))?;
-    api.set_source_resolution(job.dpi as i32);
     // PSM 3 (fully automatic page segmentation) unless asked otherwise.
-    api.set_page_seg_mode(job.psm.unwrap_or(3) as _);
-    api.recognize().map_err(|_| failed("recognize"))?;
-    let text = api
-        .get_utf8_text()
-        .map_err(|_| failed("text"))?
-        .as_ref()
-        .to_string_lossy()
-        .into_owned();
-    let tsv = api
-        .get_tsv_text(job.page_number)
-        .map_err(|_| failed("tsv"))?
-        .as_ref()
-        .to_string_lossy()
-        .into_owned();
-    let hocr = if job.hocr {
-        Some(
-            api.get_hocr_text(job.page_number)
-                .map_err(|_| failed("hocr"))?
-                .as_ref()
-                .to_string_lossy()
-                .into_owned(),
+    let psm = job.psm.unwrap_or(3) as u32;
+    engine
+        .recognize(
+            &page.gray,
+            page.width,
+            page.height,
+            job.dpi,
+            psm,
+            job.time_limit,
         )
-    } else {
-        None
-    };
+        .map_err(|e| match e {
+            TessError::Deadline(limit) => EngineError::TimedOut(limit),
+            other => EngineError::Failed(other.to_string()),
+        })?;
+    let text = engine.text();
+    let tsv = engine.tsv(job.page_number);
+    let hocr = job.hocr.then(|| engine.hocr(job.page_number));
     let seconds = start.elapsed().as_secs_f64();
     metrics::counter!("ocr_pages_total").increment(1);
     metrics::histogram!("ocr_page_seconds").record(seconds);
@@ -254,7 +237,7 @@ fn recognize(api: &mut TessBaseApi, page: &Page, job: &PageJob) -> Result<Recogn
         text,
         tsv,
         hocr,
-        mean_confidence: api.mean_text_conf(),
+        mean_confidence: engine.mean_confidence(),
         seconds,
         rotation: 0,
         width: page.width,

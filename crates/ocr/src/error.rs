@@ -40,6 +40,7 @@ impl OcrError {
             Self::Decode(DecodeError::TooManyPages { .. }) => "pages",
             Self::Decode(DecodeError::Corrupt(_)) => "corrupt",
             Self::Engine(EngineError::QueueFull) => "queue_full",
+            Self::Engine(EngineError::TimedOut(_)) => "page_timeout",
             Self::Engine(_) => "engine",
             Self::UploadTooLarge(_) => "bytes",
             Self::NoFile | Self::Upload(_) => "upload",
@@ -97,6 +98,11 @@ impl From<OcrError> for Problem {
                 "Too many pages waiting",
             )
             .retry_after(2),
+            OcrError::Engine(EngineError::TimedOut(_)) => p(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "page-timeout",
+                "A page took too long",
+            ),
             OcrError::Engine(EngineError::Languages(_)) => p(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid-option",

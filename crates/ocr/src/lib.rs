@@ -13,6 +13,7 @@ pub mod output;
 pub mod pdf;
 pub mod routes;
 pub mod service;
+pub mod tess;
 pub mod tsv;
 
 pub use config::OcrConfig;

@@ -40,7 +40,18 @@ impl Osd {
 
     /// Clockwise rotation of the page's text (0, 90, 180 or 270 degrees)
     /// and Tesseract's confidence, or `None` when there is too little text.
-    pub fn detect(&mut self, page: &Page) -> Option<(u32, f32)> {
+    pub fn detect(&mut self, page: &Page, dpi: u32) -> Option<(u32, f32)> {
+        // Orientation needs far fewer pixels than recognition: large pages
+        // are halved first (a quarter of the work, same answer on text of
+        // any readable size).
+        if page.width > 1600 && page.height > 1600 {
+            let half = halve(page);
+            return self.detect_exact(&half, dpi / 2);
+        }
+        self.detect_exact(page, dpi)
+    }
+
+    fn detect_exact(&mut self, page: &Page, dpi: u32) -> Option<(u32, f32)> {
         let (w, h) = (page.width as c_int, page.height as c_int);
         if page.gray.len() < (page.width as usize) * (page.height as usize) {
             return None;
@@ -52,6 +63,7 @@ impl Osd {
         // SAFETY: the image buffer is w*h bytes and outlives both calls.
         let found = unsafe {
             sys::TessBaseAPISetImage(self.0, page.gray.as_ptr(), w, h, 1, w);
+            sys::TessBaseAPISetSourceResolution(self.0, dpi as c_int);
             sys::TessBaseAPIDetectOrientationScript(
                 self.0,
                 &mut degrees,
@@ -63,6 +75,28 @@ impl Osd {
         // SAFETY: clears the image set above.
         unsafe { sys::TessBaseAPIClear(self.0) };
         (found != 0).then_some((degrees.rem_euclid(360) as u32, confidence))
+    }
+}
+
+/// Half the width and height, each output pixel the mean of a 2x2 block.
+fn halve(page: &Page) -> Page {
+    let (w, h) = (page.width as usize / 2, page.height as usize / 2);
+    let src_w = page.width as usize;
+    let mut gray = Vec::with_capacity(w * h);
+    for y in 0..h {
+        let (r0, r1) = (2 * y * src_w, (2 * y + 1) * src_w);
+        for x in 0..w {
+            let sum = u32::from(page.gray[r0 + 2 * x])
+                + u32::from(page.gray[r0 + 2 * x + 1])
+                + u32::from(page.gray[r1 + 2 * x])
+                + u32::from(page.gray[r1 + 2 * x + 1]);
+            gray.push((sum / 4) as u8);
+        }
+    }
+    Page {
+        width: w as u32,
+        height: h as u32,
+        gray,
     }
 }
 
@@ -119,6 +153,18 @@ mod tests {
             height: 2,
             gray: vec![1, 2, 3, 4, 5, 6],
         }
+    }
+
+    #[test]
+    fn halving_averages_blocks() {
+        let p = Page {
+            width: 4,
+            height: 2,
+            gray: vec![0, 2, 10, 10, 4, 6, 20, 20],
+        };
+        let h = halve(&p);
+        assert_eq!((h.width, h.height), (2, 1));
+        assert_eq!(h.gray, vec![3, 15]);
     }
 
     #[test]

@@ -201,11 +201,16 @@ impl Ocr {
                 )))
             }
         };
+        // `fra+eng` arrives as `fra eng` when a query string's `+` is read as
+        // a space: accept `+`, spaces and commas alike.
         let languages = languages
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .unwrap_or(&self.config.default_languages)
-            .to_owned();
+            .split(['+', ' ', ','])
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("+");
         for lang in languages.split('+') {
             if !self.installed.iter().any(|l| l == lang) {
                 return Err(OcrError::Option(format!(
@@ -310,6 +315,7 @@ impl Ocr {
                 orientation: opts
                     .orientation
                     .then_some(self.config.orientation_min_confidence),
+                time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
             };
             async move {
                 let mut result = PageResult {

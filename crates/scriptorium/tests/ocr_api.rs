@@ -22,7 +22,15 @@ fn render(lines: &[&str]) -> GrayImage {
 
 fn encode(img: &GrayImage, format: ImageFormat) -> Vec<u8> {
     let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, format).unwrap();
+    if format == ImageFormat::Gif {
+        // The GIF encoder takes colour images only.
+        image::DynamicImage::ImageLuma8(img.clone())
+            .to_rgba8()
+            .write_to(&mut out, format)
+            .unwrap();
+    } else {
+        img.write_to(&mut out, format).unwrap();
+    }
     out.into_inner()
 }
 
@@ -562,6 +570,18 @@ async fn turned_pages_are_detected_and_turned_back() {
         let e = cer(page["text"].as_str().unwrap(), &want);
         assert!(e < 0.05, "turned {clockwise}: CER {e}");
     }
+    // A full A4 page at 300 dpi (orientation is found on a halved copy).
+    let page = a4(&lines);
+    let r = ocr
+        .multipart(
+            encode(&image::imageops::rotate270(&page), ImageFormat::Png),
+            "",
+        )
+        .await;
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["pages"][0]["rotation"], 270);
+    assert!(cer(doc["pages"][0]["text"].as_str().unwrap(), &want) < 0.05);
+
     // orientation=none leaves the page as it is.
     let r = ocr
         .multipart(
@@ -571,4 +591,40 @@ async fn turned_pages_are_detected_and_turned_back() {
         .await;
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["pages"][0]["rotation"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webp_bmp_gif_and_page_and_time_limits() {
+    let ocr = start(|c| c.ocr.max_pages = 1).await;
+    let img = render(&[ENGLISH]);
+    for format in [ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Gif] {
+        let r = ocr
+            .raw(encode(&img, format), "application/octet-stream")
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{format:?}");
+        let doc: Value = r.json().await.unwrap();
+        let e = cer(doc["text"].as_str().unwrap(), ENGLISH);
+        assert!(e < 0.05, "{format:?}: CER {e}");
+    }
+    // Two pages where one is allowed.
+    let r = ocr.raw(two_page_tiff(&img, &img), "image/tiff").await;
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // A page that cannot finish within the time limit is a 422, and the
+    // worker is free again afterwards.
+    let slow = start(|c| {
+        c.ocr.page_timeout_ms = 1;
+        c.ocr.workers = Some(1);
+    })
+    .await;
+    let big = encode(
+        &a4(&[ENGLISH, FRENCH, ENGLISH, FRENCH, ENGLISH, FRENCH]),
+        ImageFormat::Png,
+    );
+    let r = slow.raw(big, "image/png").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["type"], "https://scriptorium.dev/problems/page-timeout");
+    let r = ocr.raw(encode(&img, ImageFormat::Png), "image/png").await;
+    assert_eq!(r.status(), StatusCode::OK);
 }
