@@ -7,16 +7,13 @@
 //!
 //! Run: `bench/auth.sh` (builds in release mode first).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use clap::Parser;
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Parser)]
 struct Args {
@@ -32,74 +29,6 @@ struct Args {
 }
 
 const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
-
-struct Server {
-    child: Child,
-    _dir: tempfile_dir::Dir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-mod tempfile_dir {
-    pub struct Dir(pub std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-async fn start(args: &Args) -> anyhow::Result<(Server, String)> {
-    let dir = std::env::temp_dir().join(format!("scriptorium-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let db = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/auth.db?mode=rwc", dir.display()));
-    let port = free_port()?;
-    let child = Command::new(&args.server)
-        .args([
-            "serve",
-            "--target",
-            "all",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("SCRIPTORIUM_AUTH__DATABASE_URL", db)
-        .env("SCRIPTORIUM_AUTH__THROTTLE__REGISTER_PER_IP", "100000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", args.server))?;
-    let server = Server {
-        child,
-        _dir: tempfile_dir::Dir(dir),
-    };
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("server did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok((server, base))
-}
 
 /// Seconds for one argon2id verification with the service's parameters.
 fn argon2_seconds() -> f64 {
@@ -201,30 +130,19 @@ async fn load(base: &str, reqs: Vec<Req>, seconds: f64) -> Run {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cores = std::thread::available_parallelism()?.get();
-    let (_server, base) = start(&args).await?;
-    let client = reqwest::Client::new();
+    let server = scriptorium_bench::start(&args.server, args.database_url.as_deref(), &[]).await?;
+    let base = server.base.clone();
     let hash_s = argon2_seconds();
     let limit = cores as f64 / hash_s;
 
     // One account per client so that no account-level effect is measured.
+    let mut token = String::new();
     for i in 0..8 {
-        let r = client
-            .post(format!("{base}/auth/register"))
-            .json(&json!({ "username": format!("bench{i}"), "password": PASSWORD }))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("register failed: {}", r.text().await?);
+        let t = scriptorium_bench::account(&base, &format!("bench{i}"), PASSWORD).await?;
+        if i == 0 {
+            token = t;
         }
     }
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({ "username": "bench0", "password": PASSWORD }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"].as_str().context("token")?.to_owned();
 
     println!(
         "# auth benchmark ({cores} cores, {:.1} s per row)",

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 #[derive(Parser)]
@@ -27,15 +26,6 @@ struct Args {
 }
 
 const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
@@ -83,67 +73,28 @@ fn make_pages(dir: &Path, n: usize) -> anyhow::Result<Vec<(PathBuf, String)>> {
 
 async fn run_service(
     args: &Args,
-    dir: &Path,
     pages: &[(PathBuf, String)],
     cores: usize,
     orientation: &str,
 ) -> anyhow::Result<Row> {
-    std::fs::create_dir_all(dir)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let child = Command::new(&args.server)
-        .args([
-            "serve",
-            "--target",
-            "all",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env(
-            "SCRIPTORIUM_AUTH__DATABASE_URL",
-            format!("sqlite://{}/auth.db?mode=rwc", dir.display()),
-        )
-        .env("SCRIPTORIUM_OCR__DEFAULT_LANGUAGES", &args.languages)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", args.server))?;
-    let server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let server = scriptorium_bench::start(
+        &args.server,
+        None,
+        &[(
+            "SCRIPTORIUM_OCR__DEFAULT_LANGUAGES",
+            args.languages.as_str(),
+        )],
+    )
+    .await?;
+    let base = server.base.clone();
     let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
-        if Instant::now() > deadline {
-            bail!("server not ready");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let creds = json!({ "username": "bench", "password": PASSWORD });
-    client
-        .post(format!("{base}/auth/register"))
-        .json(&creds)
-        .send()
-        .await?;
-    let login: Value = client
-        .post(format!("{base}/auth/login"))
-        .json(&creds)
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"].as_str().context("token")?.to_owned();
+    let token = scriptorium_bench::account(&base, "bench", PASSWORD).await?;
 
     let bodies: Vec<Vec<u8>> = pages
         .iter()
         .map(|(p, _)| std::fs::read(p))
         .collect::<Result<_, _>>()?;
-    let cpu_before = cpu_of(server.0.id())?;
+    let cpu_before = cpu_of(server.pid())?;
     let start = Instant::now();
     let gate = Arc::new(Semaphore::new(cores));
     let mut tasks = Vec::new();
@@ -174,7 +125,7 @@ async fn run_service(
         texts.push(t.await??);
     }
     let wall = start.elapsed().as_secs_f64();
-    let cpu = cpu_of(server.0.id())? - cpu_before;
+    let cpu = cpu_of(server.pid())? - cpu_before;
     Ok(Row {
         name: format!("service, {cores} concurrent requests, orientation={orientation}"),
         pages_per_sec: pages.len() as f64 / wall,
@@ -249,8 +200,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = run_cli(&args, &pages, cores)?;
     // orientation=none does the same work as the command line (PSM 3, no
     // OSD); orientation=auto adds the service's default OSD pass.
-    let same_work = run_service(&args, &dir, &pages, cores, "none").await?;
-    let with_osd = run_service(&args, &dir.join("osd"), &pages, cores, "auto").await?;
+    let same_work = run_service(&args, &pages, cores, "none").await?;
+    let with_osd = run_service(&args, &pages, cores, "auto").await?;
     if std::env::var_os("BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -235,38 +235,13 @@ mod tests {
         assert_eq!(pages[0].gray.len(), 1200);
     }
 
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    /// A valid PNG header (with a correct CRC) claiming `w`x`h`.
-    pub fn png_claiming(w: u32, h: u32) -> Vec<u8> {
-        let mut bytes = png(1, 1);
-        bytes[16..20].copy_from_slice(&w.to_be_bytes());
-        bytes[20..24].copy_from_slice(&h.to_be_bytes());
-        let crc = crc32(&bytes[12..29]);
-        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
-        bytes
-    }
-
     #[test]
     fn refuses_a_header_claiming_ten_gigapixels_without_decoding() {
-        let err = decode(&png_claiming(100_000, 100_000), &LIMITS)
+        let err = decode(&fixtures::png_claiming(100_000, 100_000), &LIMITS)
             .err()
             .unwrap();
         assert!(matches!(err, DecodeError::SideTooLong { .. }), "{err:?}");
-        let err = decode(&png_claiming(20_000, 20_000), &LIMITS)
+        let err = decode(&fixtures::png_claiming(20_000, 20_000), &LIMITS)
             .err()
             .unwrap();
         assert!(matches!(err, DecodeError::TooManyPixels { .. }), "{err:?}");

@@ -17,7 +17,7 @@ use crate::decode::{DecodeError, Format};
 use crate::error::OcrError;
 use crate::jobs::{JobError, JobStatus, JobView};
 use crate::output;
-use crate::service::{Document, Ocr, OutputFormat};
+use crate::service::{Document, Ocr, Options, OutputFormat};
 
 #[derive(Clone)]
 pub struct OcrState {
@@ -151,6 +151,24 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
     Ok(file)
 }
 
+/// The uploaded document and the validated options of a request.
+async fn document(
+    req: Request,
+    state: &OcrState,
+    params: &mut OcrParams,
+) -> Result<(Bytes, Options), OcrError> {
+    let bytes = upload(req, state, params).await?;
+    let opts = state.ocr.options(
+        params.languages.as_deref(),
+        params.psm,
+        params.dpi,
+        params.format.as_deref(),
+        params.mode.as_deref(),
+        params.orientation.as_deref(),
+    )?;
+    Ok((bytes, opts))
+}
+
 #[utoipa::path(post, path = "/v1/ocr", tag = "ocr", security(("bearer" = [])), params(OcrParams),
     request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
                  content_type = "application/octet-stream"),
@@ -165,15 +183,7 @@ async fn recognize(
     Query(mut params): Query<OcrParams>,
     req: Request,
 ) -> Result<Response, OcrError> {
-    let bytes = upload(req, &s, &mut params).await?;
-    let opts = s.ocr.options(
-        params.languages.as_deref(),
-        params.psm,
-        params.dpi,
-        params.format.as_deref(),
-        params.mode.as_deref(),
-        params.orientation.as_deref(),
-    )?;
+    let (bytes, opts) = document(req, &s, &mut params).await?;
     tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, "ocr request");
     let doc = s.ocr.run(bytes, &opts).await?;
     Ok(match opts.format {
@@ -208,15 +218,9 @@ async fn create_job(
     Query(mut params): Query<OcrParams>,
     req: Request,
 ) -> Result<Response, OcrError> {
-    let bytes = upload(req, &s, &mut params).await?;
-    let opts = s.ocr.options(
-        params.languages.as_deref(),
-        params.psm,
-        params.dpi,
-        Some("json"),
-        params.mode.as_deref(),
-        params.orientation.as_deref(),
-    )?;
+    // Jobs keep their result as JSON.
+    params.format = Some("json".into());
+    let (bytes, opts) = document(req, &s, &mut params).await?;
     if bytes.is_empty() {
         return Err(DecodeError::Empty.into());
     }

@@ -177,31 +177,12 @@ async fn text_hocr_tsv_jpeg_and_two_page_tiff() {
     assert_eq!(pages[1]["page"], 2);
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
     let ocr = start(|c| c.ocr.max_upload_bytes = 2 * 1024 * 1024).await;
     let good = encode(&render(&[ENGLISH]), ImageFormat::Png);
 
-    let mut bomb = encode(&GrayImage::new(1, 1), ImageFormat::Png);
-    bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
-    bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
-    let crc = crc32(&bomb[12..29]);
-    bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+    let bomb = fixtures::png_claiming(100_000, 100_000);
 
     let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
         ("zero bytes", vec![], StatusCode::UNPROCESSABLE_ENTITY),

@@ -1,0 +1,113 @@
+//! What every benchmark shares: starting the release server on a fresh
+//! database and waiting until it is ready.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// The server process, killed when dropped, with its scratch folder.
+pub struct Server {
+    child: Child,
+    dir: PathBuf,
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("BENCH_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Start `binary serve --target all` on a free port with SQLite in a fresh
+/// folder (or `database_url`), plus `env`; wait for `/readyz`.
+pub async fn start(
+    binary: &str,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
+    static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("scriptorium-bench-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = database_url
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("sqlite://{}/auth.db?mode=rwc", dir.display()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new(binary)
+        .args([
+            "serve",
+            "--target",
+            "all",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("SCRIPTORIUM_AUTH__DATABASE_URL", db)
+        .env("SCRIPTORIUM_AUTH__THROTTLE__REGISTER_PER_IP", "100000")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {binary}"))?;
+    let server = Server {
+        child,
+        dir,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await {
+            if r.status().is_success() {
+                return Ok(server);
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("server did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Register `username` with `password` and return an access token.
+pub async fn account(base: &str, username: &str, password: &str) -> anyhow::Result<String> {
+    let client = reqwest::Client::new();
+    let creds = json!({ "username": username, "password": password });
+    let r = client
+        .post(format!("{base}/auth/register"))
+        .json(&creds)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("register failed: {}", r.text().await?);
+    }
+    let login: Value = client
+        .post(format!("{base}/auth/login"))
+        .json(&creds)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(login["access_token"]
+        .as_str()
+        .context("no access token")?
+        .to_owned())
+}
