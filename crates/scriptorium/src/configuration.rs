@@ -13,6 +13,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub ocr: ocr::OcrConfig,
+    pub web: web::WebConfig,
     pub tokens: TokensConfig,
 }
 

@@ -86,6 +86,19 @@ impl Application {
             });
         }
 
+        if targets.contains(Service::Web) {
+            // The console signs users in through the auth service; for now
+            // it runs in the same process as auth.
+            let auth = auth_service
+                .clone()
+                .context("the web target runs with the auth target in one process")?;
+            router = router.merge(web::router(web::WebState::new(
+                auth,
+                &config.web,
+                proxies.clone(),
+            )));
+        }
+
         let openapi = Arc::new(openapi);
         router = router
             .route(

@@ -10,15 +10,17 @@ use std::str::FromStr;
 pub enum Service {
     Auth,
     Ocr,
+    Web,
 }
 
 impl Service {
-    pub const ALL: &'static [Service] = &[Service::Auth, Service::Ocr];
+    pub const ALL: &'static [Service] = &[Service::Auth, Service::Ocr, Service::Web];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Auth => "auth",
             Service::Ocr => "ocr",
+            Service::Web => "web",
         }
     }
 }

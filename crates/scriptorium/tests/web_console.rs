@@ -1,0 +1,211 @@
+//! The console's sign-up, sign-in and sign-out flows over real HTTP with a
+//! cookie jar, as a browser would submit the forms.
+
+mod common;
+
+use common::{Db, TestApp, TestDb, PASSWORD};
+use reqwest::redirect::Policy;
+use reqwest::{Client, StatusCode};
+
+fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The CSRF token of the first form on a page.
+fn csrf(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn page(c: &Client, app: &TestApp, path: &str) -> (StatusCode, String) {
+    let r = c.get(app.url(path)).send().await.unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+async fn post(c: &Client, app: &TestApp, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    c.post(app.url(path)).form(form).send().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_home_logout() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let c = browser();
+
+    // Signed out, /home sends to the login page and remembers where to go.
+    let r = c.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?next=%2Fhome");
+
+    let r = c.get(app.url("/register")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let first_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let html = r.text().await.unwrap();
+    let token = csrf(&html);
+    let r = post(
+        &c,
+        &app,
+        "/register",
+        &[
+            ("username", "Rosalind"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login?registered=1");
+
+    // The same name in another case: "this username is taken", input kept.
+    let r = post(
+        &c,
+        &app,
+        "/register",
+        &[
+            ("username", "ROSALIND"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("This username is taken."));
+    assert!(html.contains("value=\"ROSALIND\""));
+    assert!(!html.contains(PASSWORD), "the password is never sent back");
+
+    // Field errors next to their fields.
+    let r = post(
+        &c,
+        &app,
+        "/register",
+        &[("username", "ab"), ("password", "short"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("id=\"username-error\"") && html.contains("id=\"password-error\""));
+
+    // A wrong password: one generic message, the username kept.
+    let (_, html) = page(&c, &app, "/login?next=%2Fhome").await;
+    let token = csrf(&html);
+    let r = post(
+        &c,
+        &app,
+        "/login",
+        &[
+            ("username", "rosalind"),
+            ("password", "not-the-password"),
+            ("csrf", &token),
+            ("next", "/home"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Wrong username or password."));
+    assert!(html.contains("value=\"rosalind\""));
+
+    let r = post(
+        &c,
+        &app,
+        "/login",
+        &[
+            ("username", "rosalind"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("next", "/home"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/home");
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("session=") && set.contains("HttpOnly") && set.contains("SameSite=Lax")
+    );
+    let id = |c: &str| c.split(';').next().unwrap().to_owned();
+    assert_ne!(id(&set), id(&first_cookie), "a new session id at login");
+
+    let (status, html) = page(&c, &app, "/home").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Hello, Rosalind!"), "{html}");
+
+    // Sign out with the form in the header; /home then sends to /login.
+    let token = csrf(&html);
+    let r = post(&c, &app, "/logout", &[("csrf", &token)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/login");
+    let r = c.get(app.url("/home")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_posts_are_refused_and_french_is_spoken() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    app.register("sam", PASSWORD).await;
+
+    // Another site posting the login form: no session, no token.
+    let forger = browser();
+    let r = post(
+        &forger,
+        &app,
+        "/login",
+        &[("username", "sam"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("sent from another site"));
+    // A session but a wrong token.
+    let c = browser();
+    page(&c, &app, "/login").await;
+    let r = post(
+        &c,
+        &app,
+        "/login",
+        &[
+            ("username", "sam"),
+            ("password", PASSWORD),
+            ("csrf", "guess"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let r = c
+        .get(app.url("/login"))
+        .header("accept-language", "fr-FR,fr;q=0.9,en;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<html lang=\"fr\">") && html.contains("Connexion"));
+    // The switch sets a cookie that wins over the header.
+    let r = c
+        .get(app.url("/lang/en?next=%2Flogin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/login");
+    let r = c
+        .get(app.url("/login"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.text().await.unwrap().contains("Sign in"));
+    // Off-site `next` values are ignored.
+    let r = c
+        .get(app.url("/lang/fr?next=%2F%2Fevil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/home");
+    app.stop().await;
+}

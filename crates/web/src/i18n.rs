@@ -1,0 +1,171 @@
+//! English and French strings of the console. The language comes from the
+//! `lang` cookie (set by the switch), else from `Accept-Language`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Self> {
+        match code.trim().to_ascii_lowercase().get(..2)? {
+            "en" => Some(Lang::En),
+            "fr" => Some(Lang::Fr),
+            _ => None,
+        }
+    }
+
+    /// The best of English and French for an `Accept-Language` header
+    /// (highest q first; English when neither is asked for).
+    pub fn negotiate(header: Option<&str>) -> Self {
+        let Some(header) = header else {
+            return Lang::En;
+        };
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let tag = pieces.next().unwrap_or("");
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .and_then(|q| q.parse::<f32>().ok())
+                .unwrap_or(1.0);
+            if let Some(lang) = Lang::parse(tag) {
+                if best.is_none_or(|(bq, _)| q > bq) {
+                    best = Some((q, lang));
+                }
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+}
+
+const STRINGS: &[(&str, &str, &str)] = &[
+    ("app", "Scriptorium", "Scriptorium"),
+    ("login.title", "Sign in", "Connexion"),
+    ("login.submit", "Sign in", "Se connecter"),
+    (
+        "login.invalid",
+        "Wrong username or password.",
+        "Nom d'utilisateur ou mot de passe incorrect.",
+    ),
+    (
+        "login.locked",
+        "Too many attempts. Try again in {wait} seconds.",
+        "Trop de tentatives. Réessayez dans {wait} secondes.",
+    ),
+    (
+        "login.registered",
+        "Your account is ready: sign in.",
+        "Votre compte est prêt : connectez-vous.",
+    ),
+    (
+        "login.no_account",
+        "No account yet?",
+        "Pas encore de compte ?",
+    ),
+    ("register.title", "Create an account", "Créer un compte"),
+    ("register.submit", "Create the account", "Créer le compte"),
+    (
+        "register.taken",
+        "This username is taken.",
+        "Ce nom d'utilisateur est déjà pris.",
+    ),
+    (
+        "register.have_account",
+        "Already registered?",
+        "Déjà inscrit ?",
+    ),
+    (
+        "register.username_hint",
+        "3 to 32 letters, digits, '.', '_' or '-'.",
+        "3 à 32 lettres, chiffres, « . », « _ » ou « - ».",
+    ),
+    (
+        "register.password_hint",
+        "At least 8 characters; common passwords are refused.",
+        "Au moins 8 caractères ; les mots de passe courants sont refusés.",
+    ),
+    ("field.username", "Username", "Nom d'utilisateur"),
+    ("field.password", "Password", "Mot de passe"),
+    ("home.title", "Home", "Accueil"),
+    ("home.hello", "Hello, {name}!", "Bonjour, {name} !"),
+    ("home.intro", "You are signed in.", "Vous êtes connecté."),
+    ("logout.submit", "Sign out", "Se déconnecter"),
+    ("logout.title", "Sign out", "Déconnexion"),
+    ("csrf.title", "Form refused", "Formulaire refusé"),
+    (
+        "csrf.body",
+        "This form has expired or was sent from another site. Reload the page and try again.",
+        "Ce formulaire a expiré ou vient d'un autre site. Rechargez la page et réessayez.",
+    ),
+    (
+        "error.busy",
+        "The service is busy. Try again in a moment.",
+        "Le service est occupé. Réessayez dans un instant.",
+    ),
+    ("lang.switch", "Français", "English"),
+];
+
+fn tables() -> &'static (
+    HashMap<&'static str, &'static str>,
+    HashMap<&'static str, &'static str>,
+) {
+    static T: OnceLock<(HashMap<&str, &str>, HashMap<&str, &str>)> = OnceLock::new();
+    T.get_or_init(|| {
+        let en = STRINGS.iter().map(|(k, e, _)| (*k, *e)).collect();
+        let fr = STRINGS.iter().map(|(k, _, f)| (*k, *f)).collect();
+        (en, fr)
+    })
+}
+
+/// The string for `key`, or the key itself when it is missing.
+pub fn t(lang: Lang, key: &str) -> String {
+    let (en, fr) = tables();
+    let table = if lang == Lang::Fr { fr } else { en };
+    table.get(key).copied().unwrap_or(key).to_owned()
+}
+
+/// All strings of a language, for templates.
+pub fn all(lang: Lang) -> HashMap<String, String> {
+    STRINGS
+        .iter()
+        .map(|(k, e, f)| {
+            (
+                k.replace('.', "_"),
+                if lang == Lang::Fr { *f } else { *e }.to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiates_by_quality() {
+        assert_eq!(Lang::negotiate(Some("fr-FR,fr;q=0.9,en;q=0.8")), Lang::Fr);
+        assert_eq!(Lang::negotiate(Some("de,en;q=0.5,fr;q=0.4")), Lang::En);
+        assert_eq!(Lang::negotiate(Some("de")), Lang::En);
+        assert_eq!(Lang::negotiate(None), Lang::En);
+    }
+
+    #[test]
+    fn every_key_has_both_languages() {
+        for (k, e, f) in STRINGS {
+            assert!(!e.is_empty() && !f.is_empty(), "{k}");
+        }
+        assert_eq!(t(Lang::Fr, "login.title"), "Connexion");
+    }
+}

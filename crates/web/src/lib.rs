@@ -1,0 +1,82 @@
+//! The web console: server-rendered pages (minijinja templates, one CSS
+//! file, no JavaScript yet) for signing up, in and out. Pages call the auth
+//! service with the visitor's own credentials; the console has no privilege
+//! of its own. Forms carry a per-session CSRF token; cookies are HttpOnly,
+//! SameSite=Lax, and `__Host-` + Secure when served over TLS.
+
+pub mod i18n;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::FromRef;
+use kit::client_ip::TrustedProxies;
+use minijinja::Environment;
+
+pub use pages::router;
+use session::SessionStore;
+
+#[derive(Clone)]
+pub struct WebState {
+    pub auth: auth::Auth,
+    pub sessions: SessionStore,
+    templates: Arc<Environment<'static>>,
+    /// Served over TLS (directly or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+    pub proxies: TrustedProxies,
+}
+
+impl FromRef<WebState> for TrustedProxies {
+    fn from_ref(s: &WebState) -> Self {
+        s.proxies.clone()
+    }
+}
+
+/// Console settings (`[web]`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Mark cookies Secure and use the `__Host-` prefix (set when the
+    /// console is reached over HTTPS).
+    pub secure_cookies: bool,
+    pub session_idle_secs: u64,
+    pub session_absolute_secs: u64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            secure_cookies: false,
+            session_idle_secs: 30 * 60,
+            session_absolute_secs: 12 * 3600,
+        }
+    }
+}
+
+impl WebState {
+    pub fn new(auth: auth::Auth, config: &WebConfig, proxies: TrustedProxies) -> Self {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("register.html", include_str!("../templates/register.html")),
+            ("home.html", include_str!("../templates/home.html")),
+            ("message.html", include_str!("../templates/message.html")),
+        ] {
+            env.add_template(name, source)
+                .expect("the console's templates are valid");
+        }
+        Self {
+            auth,
+            sessions: SessionStore::new(
+                Duration::from_secs(config.session_idle_secs),
+                Duration::from_secs(config.session_absolute_secs),
+            ),
+            templates: Arc::new(env),
+            secure_cookies: config.secure_cookies,
+            proxies,
+        }
+    }
+}
