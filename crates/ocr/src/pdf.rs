@@ -71,9 +71,12 @@ fn candidates(configured: Option<&str>) -> Vec<PathBuf> {
     let mut out: Vec<PathBuf> = configured.map(PathBuf::from).into_iter().collect();
     out.push("vendor/pdfium/libpdfium.so".into());
     if let Ok(exe) = std::env::current_exe() {
-        // target/{debug,release}/scriptorium -> repository root.
-        if let Some(root) = exe.ancestors().nth(3) {
-            out.push(root.join("vendor/pdfium/libpdfium.so"));
+        // target/{debug,release}/scriptorium, or .../deps/<test> under it:
+        // the repository root is three or four levels up.
+        for up in [3, 4] {
+            if let Some(root) = exe.ancestors().nth(up) {
+                out.push(root.join("vendor/pdfium/libpdfium.so"));
+            }
         }
     }
     out.push("/usr/local/lib/libpdfium.so".into());

@@ -94,6 +94,7 @@ impl Application {
                 .context("the web target runs with the auth target in one process")?;
             router = router.merge(web::router(web::WebState::new(
                 auth,
+                verifier.clone(),
                 &config.web,
                 proxies.clone(),
             )));

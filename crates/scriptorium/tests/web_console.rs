@@ -209,3 +209,99 @@ async fn forged_posts_are_refused_and_french_is_spoken() {
     assert_eq!(r.headers()["location"], "/home");
     app.stop().await;
 }
+
+fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
+    let i = html
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} in page"))
+        + start.len();
+    html[i..].split(end).next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_from_the_settings_page() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    app.register("tess", PASSWORD).await;
+    let c = browser();
+    let r = c.get(app.url("/settings")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?next=%2Fsettings");
+
+    let (_, html) = page(&c, &app, "/login").await;
+    let r = post(
+        &c,
+        &app,
+        "/login",
+        &[
+            ("username", "tess"),
+            ("password", PASSWORD),
+            ("csrf", &csrf(&html)),
+            ("next", "/settings"),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], "/settings");
+    let (status, html) = page(&c, &app, "/settings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No keys yet."));
+    let token = csrf(&html);
+
+    let r = post(
+        &c,
+        &app,
+        "/settings/keys",
+        &[("name", "laptop"), ("days", "forever"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"days-error\""));
+
+    let r = post(
+        &c,
+        &app,
+        "/settings/keys",
+        &[("name", "laptop"), ("days", "30"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let html = r.text().await.unwrap();
+    let secret = between(&html, "<code id=\"secret\" class=\"secret\">", "<").to_owned();
+    assert!(secret.starts_with("sk-"), "{secret}");
+    assert!(
+        html.contains(&format!("api_key=\"{secret}\"")),
+        "an openai example"
+    );
+
+    // The key works like any API key, as curl would send it.
+    let me: serde_json::Value = app
+        .get_auth("/auth/me", &secret)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "tess");
+
+    // Listed without the secret; revoked from the page.
+    let (_, html) = page(&c, &app, "/settings").await;
+    assert!(html.contains("laptop") && !html.contains(&secret));
+    let id = between(&html, "action=\"/settings/keys/", "/revoke\"").to_owned();
+    let r = post(
+        &c,
+        &app,
+        &format!("/settings/keys/{id}/revoke"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_auth("/auth/me", &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, html) = page(&c, &app, "/settings").await;
+    assert!(html.contains("revoked"));
+
+    // Without the form's token, nothing is created.
+    let r = post(&c, &app, "/settings/keys", &[("name", "sneaky")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}

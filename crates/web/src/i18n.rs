@@ -2,7 +2,6 @@
 //! `lang` cookie (set by the switch), else from `Accept-Language`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -115,25 +114,32 @@ const STRINGS: &[(&str, &str, &str)] = &[
         "Le service est occupé. Réessayez dans un instant.",
     ),
     ("lang.switch", "Français", "English"),
+    ("nav.settings", "API keys", "Clés d'API"),
+    ("settings.title", "API keys", "Clés d'API"),
+    ("settings.intro", "Programs use API keys instead of your password. A key is shown once, when it is created.", "Les programmes utilisent des clés d'API au lieu de votre mot de passe. Une clé n'est affichée qu'une fois, à sa création."),
+    ("settings.name", "Name", "Nom"),
+    ("settings.expires_days", "Expires after (days, empty for never)", "Expire après (jours, vide pour jamais)"),
+    ("settings.create", "Create a key", "Créer une clé"),
+    ("settings.new_key", "Your new key. Copy it now: it will not be shown again.", "Votre nouvelle clé. Copiez-la maintenant : elle ne sera plus affichée."),
+    ("settings.examples", "Use it", "L'utiliser"),
+    ("settings.none", "No keys yet.", "Aucune clé pour l'instant."),
+    ("settings.prefix", "Starts with", "Commence par"),
+    ("settings.created", "Created", "Créée"),
+    ("settings.expires", "Expires", "Expire"),
+    ("settings.never", "never", "jamais"),
+    ("settings.revoked", "revoked", "révoquée"),
+    ("settings.revoke", "Revoke", "Révoquer"),
+    ("settings.bad_days", "Enter a whole number of days from 1 to 3650.", "Entrez un nombre entier de jours, de 1 à 3650."),
 ];
-
-fn tables() -> &'static (
-    HashMap<&'static str, &'static str>,
-    HashMap<&'static str, &'static str>,
-) {
-    static T: OnceLock<(HashMap<&str, &str>, HashMap<&str, &str>)> = OnceLock::new();
-    T.get_or_init(|| {
-        let en = STRINGS.iter().map(|(k, e, _)| (*k, *e)).collect();
-        let fr = STRINGS.iter().map(|(k, _, f)| (*k, *f)).collect();
-        (en, fr)
-    })
-}
 
 /// The string for `key`, or the key itself when it is missing.
 pub fn t(lang: Lang, key: &str) -> String {
-    let (en, fr) = tables();
-    let table = if lang == Lang::Fr { fr } else { en };
-    table.get(key).copied().unwrap_or(key).to_owned()
+    STRINGS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, en, fr)| if lang == Lang::Fr { *fr } else { *en })
+        .unwrap_or(key)
+        .to_owned()
 }
 
 /// All strings of a language, for templates.

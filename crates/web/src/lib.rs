@@ -7,6 +7,7 @@
 pub mod i18n;
 mod pages;
 pub mod session;
+mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct WebState {
     /// Served over TLS (directly or behind a TLS-terminating proxy).
     pub secure_cookies: bool,
     pub proxies: TrustedProxies,
+    /// Checks the session's access token like any API request.
+    pub verifier: Arc<kit::token::TokenVerifier>,
 }
 
 impl FromRef<WebState> for TrustedProxies {
@@ -56,7 +59,12 @@ impl Default for WebConfig {
 }
 
 impl WebState {
-    pub fn new(auth: auth::Auth, config: &WebConfig, proxies: TrustedProxies) -> Self {
+    pub fn new(
+        auth: auth::Auth,
+        verifier: Arc<kit::token::TokenVerifier>,
+        config: &WebConfig,
+        proxies: TrustedProxies,
+    ) -> Self {
         let mut env = Environment::new();
         for (name, source) in [
             ("base.html", include_str!("../templates/base.html")),
@@ -64,6 +72,7 @@ impl WebState {
             ("register.html", include_str!("../templates/register.html")),
             ("home.html", include_str!("../templates/home.html")),
             ("message.html", include_str!("../templates/message.html")),
+            ("settings.html", include_str!("../templates/settings.html")),
         ] {
             env.add_template(name, source)
                 .expect("the console's templates are valid");
@@ -77,6 +86,7 @@ impl WebState {
             templates: Arc::new(env),
             secure_cookies: config.secure_cookies,
             proxies,
+            verifier,
         }
     }
 }

@@ -25,6 +25,15 @@ pub fn router(state: WebState) -> Router {
         .route("/home", get(home))
         .route("/logout", get(logout_page).post(logout))
         .route("/lang/{code}", get(switch_lang))
+        .route("/settings", get(crate::settings::page))
+        .route(
+            "/settings/keys",
+            axum::routing::post(crate::settings::create),
+        )
+        .route(
+            "/settings/keys/{id}/revoke",
+            axum::routing::post(crate::settings::revoke),
+        )
         .route("/static/app.css", get(css))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
@@ -96,12 +105,12 @@ fn clear_cookie(state: &WebState) -> HeaderValue {
 }
 
 /// Who is visiting: their session (if any) and language.
-struct Visitor {
-    session: Option<Session>,
-    lang: Lang,
+pub(crate) struct Visitor {
+    pub(crate) session: Option<Session>,
+    pub(crate) lang: Lang,
 }
 
-fn visitor(state: &WebState, headers: &HeaderMap) -> Visitor {
+pub(crate) fn visitor(state: &WebState, headers: &HeaderMap) -> Visitor {
     let session = cookie(headers, cookie_name(state)).and_then(|id| state.sessions.get(id));
     let lang = cookie(headers, "lang")
         .and_then(Lang::parse)
@@ -122,7 +131,7 @@ fn ensure_session(state: &WebState, v: &mut Visitor) -> Option<HeaderValue> {
     Some(cookie)
 }
 
-fn render(
+pub(crate) fn render(
     state: &WebState,
     v: &Visitor,
     template: &str,
@@ -157,11 +166,11 @@ fn render(
     Html(html)
 }
 
-fn redirect(to: &str) -> Response {
+pub(crate) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
 }
 
-fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
     if let Some(c) = cookie {
         res.headers_mut().append(SET_COOKIE, c);
     }
@@ -176,7 +185,7 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
+pub(crate) fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
     let body = json!({
         "title": i18n::t(v.lang, "csrf.title"),
         "body": i18n::t(v.lang, "csrf.body"),
@@ -191,7 +200,7 @@ fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
 }
 
 /// The session of a form post, if its CSRF token matches.
-fn checked<'a>(v: &'a Visitor, token: &str) -> Option<&'a Session> {
+pub(crate) fn checked<'a>(v: &'a Visitor, token: &str) -> Option<&'a Session> {
     v.session.as_ref().filter(|s| same_token(&s.csrf, token))
 }
 

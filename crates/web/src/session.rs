@@ -100,6 +100,15 @@ impl SessionStore {
         session
     }
 
+    /// New tokens for a signed-in session (after a refresh).
+    pub fn update_tokens(&self, id: &str, access_token: &str, refresh_token: &str) {
+        let mut map = self.inner.lock().expect("session lock");
+        if let Some(user) = map.get_mut(id).and_then(|s| s.user.as_mut()) {
+            user.access_token = access_token.to_owned();
+            user.refresh_token = refresh_token.to_owned();
+        }
+    }
+
     pub fn remove(&self, id: &str) {
         self.inner.lock().expect("session lock").remove(id);
     }
