@@ -1,0 +1,232 @@
+//! The console in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven over WebDriver. Screenshots of every page go to
+//! `target/tmp/screenshots/` for review.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Db, TestApp, TestDb, PASSWORD};
+use fantoccini::{Client, ClientBuilder, Locator};
+
+struct Browser {
+    client: Client,
+    driver: Child,
+    shots: PathBuf,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn browser() -> Browser {
+    // Both rustls back-ends are linked in; the WebDriver client uses ring.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let port = free_port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver (Debian's chromium-driver) is installed");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "chromedriver did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--window-size=1000,800",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a WebDriver session");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    Browser {
+        client,
+        driver,
+        shots,
+        _profile: profile,
+    }
+}
+
+impl Browser {
+    async fn shot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.client.find(Locator::Css(css)).await.unwrap();
+        field.clear().await.unwrap();
+        field.send_keys(text).await.unwrap();
+    }
+
+    async fn press(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
+    async fn path(&self) -> String {
+        let url = self.client.current_url().await.unwrap();
+        match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// The text of an element, waiting for it to appear (after a form
+    /// submission the next page may still be loading).
+    async fn text(&self, css: &str) -> String {
+        self.client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Wait until the browser is at `want` (path and query).
+    async fn at(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.path().await;
+            if now == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "at {now}, expected {want}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_in_a_real_browser() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let b = browser().await;
+    let url = |p: &str| app.url(p);
+
+    // Register.
+    b.client.goto(&url("/register")).await.unwrap();
+    b.shot("register").await;
+    b.fill("#username", "Ada").await;
+    b.fill("#password", PASSWORD).await;
+    b.press("form.card button[type=submit]").await;
+    b.at("/login?registered=1").await;
+    b.shot("login-after-register").await;
+
+    // The same name again: "this username is taken" next to the field.
+    b.client.goto(&url("/register")).await.unwrap();
+    b.fill("#username", "ADA").await;
+    b.fill("#password", PASSWORD).await;
+    b.press("form.card button[type=submit]").await;
+    assert_eq!(b.text("#username-error").await, "This username is taken.");
+    b.shot("register-taken").await;
+
+    // /home while signed out goes to /login, and back to /home after it.
+    b.client.goto(&url("/home")).await.unwrap();
+    b.at("/login?next=%2Fhome").await;
+    b.fill("#username", "ada").await;
+    b.fill("#password", PASSWORD).await;
+    b.press("form.card button[type=submit]").await;
+    b.at("/home").await;
+    assert_eq!(b.text("#greeting").await, "Hello, Ada!");
+    b.shot("home").await;
+
+    // An API key from the settings page, used with curl.
+    b.client.goto(&url("/settings")).await.unwrap();
+    b.fill("#name", "curl").await;
+    b.press("form.card button[type=submit]").await;
+    let secret = b.text("#secret").await;
+    b.shot("settings-new-key").await;
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-H",
+            &format!("Authorization: Bearer {secret}"),
+            &url("/auth/me"),
+        ])
+        .output()
+        .expect("curl");
+    let me: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(me["username"], "Ada");
+
+    // Sign out from the header; /home then sends to /login.
+    b.press("header form button").await;
+    b.at("/login").await;
+    b.client.goto(&url("/home")).await.unwrap();
+    b.at("/login?next=%2Fhome").await;
+
+    // A page on another origin posting the login form: refused, since the
+    // post carries neither the session cookie (SameSite=Lax) nor the token.
+    let evil = format!(
+        "<!doctype html><form method=post action='{}'><input name=username value=ada>\
+         <input name=password value='{PASSWORD}'></form><script>document.forms[0].submit()</script>",
+        url("/login")
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let evil_addr = listener.local_addr().unwrap();
+    let evil_app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let page = evil.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, evil_app).await });
+    b.client
+        .goto(&format!("http://{evil_addr}/"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let source = b.client.source().await.unwrap();
+        if source.contains("sent from another site") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forged post was not refused: {source}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    b.shot("forged-post-refused").await;
+
+    b.client.clone().close().await.unwrap();
+    app.stop().await;
+}
