@@ -391,10 +391,11 @@ async fn logout_page(State(state): State<WebState>, headers: HeaderMap) -> Respo
     redirect("/login")
 }
 
+/// A form that carries only its CSRF token.
 #[derive(Deserialize)]
-struct CsrfForm {
+pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 async fn logout(

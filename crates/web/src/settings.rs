@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::i18n;
-use crate::pages::{checked, redirect, refused, render, visitor, Visitor};
+use crate::pages::{checked, redirect, refused, render, visitor, CsrfForm, Visitor};
 use crate::session::Session;
 use crate::WebState;
 
@@ -83,6 +83,24 @@ async fn show(
     (status, render(state, v, "settings.html", "/settings", ctx)).into_response()
 }
 
+/// The visitor and the user a form post acts for, once its CSRF token and
+/// the session's tokens check out; otherwise the page to answer with.
+async fn acting(
+    state: &WebState,
+    ctx: &auth::Context,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(Visitor, Principal), Response> {
+    let v = visitor(state, headers);
+    let Some(session) = checked(&v, csrf).cloned() else {
+        return Err(refused(state, &v, "/settings"));
+    };
+    match principal(state, ctx, &session).await {
+        Some(who) => Ok((v, who)),
+        None => Err(redirect("/login?next=%2Fsettings")),
+    }
+}
+
 pub(crate) async fn page(
     State(state): State<WebState>,
     ctx: auth::Context,
@@ -114,12 +132,9 @@ pub(crate) async fn create(
     headers: HeaderMap,
     Form(form): Form<NewKey>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf).cloned() else {
-        return refused(&state, &v, "/settings");
-    };
-    let Some(who) = principal(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Fsettings");
+    let (v, who) = match acting(&state, &ctx, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     let mut errors: HashMap<String, String> = HashMap::new();
     let days = form.days.trim();
@@ -183,25 +198,16 @@ pub(crate) async fn create(
     .await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn revoke(
     State(state): State<WebState>,
     ctx: auth::Context,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf).cloned() else {
-        return refused(&state, &v, "/settings");
-    };
-    let Some(who) = principal(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Fsettings");
+    let (_, who) = match acting(&state, &ctx, &headers, &form.csrf).await {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     // A key that is not the user's is "not found" for the API and simply
     // absent here: the page is shown again either way.
