@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use utoipa::OpenApi;
 
 use crate::configuration::Config;
 use crate::startup::Application;
@@ -137,8 +136,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{kid}");
         }
         Command::Openapi => {
-            let doc = auth::ApiDoc::openapi();
-            println!("{}", doc.to_pretty_json()?);
+            use std::io::Write;
+            let doc = crate::startup::openapi_document(&Targets::all());
+            // A closed pipe (`| head`) ends the output quietly.
+            let _ = writeln!(std::io::stdout(), "{}", doc.to_pretty_json()?);
         }
     }
     Ok(())

@@ -31,14 +31,7 @@ impl Application {
         let proxies = TrustedProxies::new(config.server.trusted_proxies.clone());
         let mut readiness = Readiness::default();
         let mut router = Router::new();
-        let mut openapi = utoipa::openapi::OpenApiBuilder::new()
-            .info(
-                utoipa::openapi::InfoBuilder::new()
-                    .title("Scriptorium")
-                    .version(env!("CARGO_PKG_VERSION"))
-                    .build(),
-            )
-            .build();
+        let openapi = openapi_document(targets);
 
         let mut auth_service = None;
         let mut verifier = None;
@@ -56,7 +49,6 @@ impl Application {
                 proxies: proxies.clone(),
             };
             router = router.merge(auth::router(state));
-            openapi.merge(auth::ApiDoc::openapi());
             let check = auth.clone();
             readiness.add("auth", move || {
                 let check = check.clone();
@@ -79,7 +71,6 @@ impl Application {
                 ocr: ocr.clone(),
                 verifier: verifier.clone(),
             }));
-            openapi.merge(ocr::ApiDoc::openapi());
             readiness.add("ocr", move || {
                 let ocr = ocr.clone();
                 async move { ocr.ready() }
@@ -134,6 +125,25 @@ impl Application {
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
         kit::server::serve(self.listener, self.router, self.grace, shutdown).await
     }
+}
+
+/// The OpenAPI document of the services in `targets`, generated from code.
+pub fn openapi_document(targets: &Targets) -> utoipa::openapi::OpenApi {
+    let mut doc = utoipa::openapi::OpenApiBuilder::new()
+        .info(
+            utoipa::openapi::InfoBuilder::new()
+                .title("Scriptorium")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .build();
+    if targets.contains(Service::Auth) {
+        doc.merge(auth::ApiDoc::openapi());
+    }
+    if targets.contains(Service::Ocr) {
+        doc.merge(ocr::ApiDoc::openapi());
+    }
+    doc
 }
 
 /// A verifier for services running apart from the auth service.

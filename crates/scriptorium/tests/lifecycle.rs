@@ -146,3 +146,31 @@ async fn rotation_keeps_old_tokens_valid(db: Db) {
 }
 
 both_backends!(keys_survive_a_restart, rotation_keeps_old_tokens_valid);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_the_same_openapi_document_as_the_server() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let served: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
+        .arg("openapi")
+        .env("SCRIPTORIUM_AUTH__DATABASE_URL", &db.url)
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, served);
+    for path in ["/auth/login", "/v1/ocr", "/v1/ocr/jobs/{id}"] {
+        assert!(printed["paths"][path].is_object(), "{path}");
+    }
+    app.stop().await;
+}
