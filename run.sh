@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/deps.sh
+source scripts/models.sh
+fetch_model qwen2.5-coder-0.5b
 cargo build --release -p scriptorium
 exec target/release/scriptorium serve "$@"

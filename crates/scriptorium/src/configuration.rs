@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub llm: llm::LlmConfig,
     pub ocr: ocr::OcrConfig,
     pub web: web::WebConfig,
     pub tokens: TokensConfig,

@@ -63,10 +63,36 @@ impl Application {
             None => remote_verifier(&config)?,
         };
 
+        // llama.cpp and Tesseract keep their threads busy: when both run
+        // here they split the cores (llm gets the larger half) rather than
+        // compete for them. Auth's hashing is short and bursty and shares.
+        let both = targets.contains(Service::Llm) && targets.contains(Service::Ocr);
+        let llm_cores = if both {
+            budget.total.div_ceil(2)
+        } else {
+            budget.total
+        };
+        let ocr_cores = if both {
+            (budget.total - llm_cores).max(1)
+        } else {
+            budget.total
+        };
+
+        if targets.contains(Service::Llm) {
+            let threads = config.llm.threads.unwrap_or(llm_cores);
+            let llm = llm::Llm::start(&config.llm, threads).context("starting the llm service")?;
+            router = router.merge(llm::router(llm::LlmState {
+                llm: llm.clone(),
+                verifier: verifier.clone(),
+            }));
+            readiness.add("llm", move || {
+                let llm = llm.clone();
+                async move { llm.ready() }
+            });
+        }
+
         if targets.contains(Service::Ocr) {
-            // Tesseract gets every core of the budget: auth's hashing is
-            // short and bursty, and the queue bounds what waits.
-            let ocr = ocr::Ocr::start(config.ocr.clone(), budget.total);
+            let ocr = ocr::Ocr::start(config.ocr.clone(), ocr_cores);
             router = router.merge(ocr::router(ocr::OcrState {
                 ocr: ocr.clone(),
                 verifier: verifier.clone(),

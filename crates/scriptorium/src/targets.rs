@@ -9,16 +9,18 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Service {
     Auth,
+    Llm,
     Ocr,
     Web,
 }
 
 impl Service {
-    pub const ALL: &'static [Service] = &[Service::Auth, Service::Ocr, Service::Web];
+    pub const ALL: &'static [Service] = &[Service::Auth, Service::Llm, Service::Ocr, Service::Web];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Auth => "auth",
+            Service::Llm => "llm",
             Service::Ocr => "ocr",
             Service::Web => "web",
         }

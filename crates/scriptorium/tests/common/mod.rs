@@ -78,9 +78,15 @@ impl TestApp {
         Self::start(config).await
     }
 
+    /// Every service but the LLM, which only its own tests load.
     pub async fn start(config: Config) -> Self {
+        let targets: Targets = "auth,ocr,web".parse().unwrap();
+        Self::start_targets(config, &targets).await
+    }
+
+    pub async fn start_targets(config: Config, targets: &Targets) -> Self {
         kit::telemetry::init_with(config.server.log_format, "warn");
-        let app = Application::build(config, &Targets::all())
+        let app = Application::build(config, targets)
             .await
             .expect("application builds");
         let port = app.port();

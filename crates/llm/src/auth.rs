@@ -1,0 +1,31 @@
+//! The caller of an LLM route: a bearer JWT or API key, refused in
+//! OpenAI's error shape so that OpenAI clients show the message.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use kit::token::{bearer, Principal, TokenVerifier, VerifyError};
+
+use crate::error::LlmError;
+
+pub struct Caller(pub Principal);
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = LlmError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(Caller(p.clone()));
+        }
+        let token = bearer(parts).ok_or(VerifyError::Missing)?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        let principal = verifier.verify(token).await?;
+        parts.extensions.insert(principal.clone());
+        Ok(Caller(principal))
+    }
+}

@@ -1,0 +1,246 @@
+//! The local engine: one thread owns the llama.cpp context and runs
+//! continuous batching over a fixed set of slots (see `scheduler`).
+//! Requests wait in a bounded queue; a full queue is refused at once.
+
+pub mod output;
+pub mod sampling;
+mod scheduler;
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::mpsc;
+
+use crate::api::Usage;
+use crate::config::LlmConfig;
+use crate::error::LlmError;
+use crate::template::ChatTemplate;
+pub use sampling::SamplingParams;
+
+/// Why a sequence ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Stop,
+    Length,
+}
+
+impl Finish {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Finish::Stop => "stop",
+            Finish::Length => "length",
+        }
+    }
+}
+
+/// What the engine sends back for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Text(String),
+    Done { finish: Finish, usage: Usage },
+    Error(String),
+}
+
+/// A tokenized request ready for the engine.
+pub struct Generation {
+    pub prompt: Vec<LlamaToken>,
+    pub params: SamplingParams,
+    pub max_tokens: u32,
+    pub stop: Vec<String>,
+}
+
+pub(crate) struct Job {
+    generation: Generation,
+    events: mpsc::UnboundedSender<Event>,
+    enqueued: Instant,
+    span: tracing::Span,
+}
+
+/// The model as the HTTP side sees it: for tokenizing, templates and limits.
+pub struct LoadedModel {
+    pub model: Arc<LlamaModel>,
+    pub template: Option<ChatTemplate>,
+    pub context_per_slot: usize,
+    pub created: i64,
+}
+
+impl LoadedModel {
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Vec<LlamaToken> {
+        self.model
+            .vocab()
+            .tokenize(text.as_bytes(), add_special, true)
+    }
+
+    /// Tokens for a rendered chat prompt: BOS only when the model wants one
+    /// and the template did not already write it.
+    pub fn tokenize_chat(&self, prompt: &str) -> Vec<LlamaToken> {
+        let vocab = self.model.vocab();
+        let mut tokens = vocab.tokenize(prompt.as_bytes(), false, true);
+        if vocab.should_add_bos() && tokens.first() != Some(&vocab.bos()) {
+            tokens.insert(0, vocab.bos());
+        }
+        tokens
+    }
+
+    pub fn detokenize(&self, tokens: &[LlamaToken]) -> String {
+        let bytes = self.model.vocab().detokenize(tokens, false, false);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    pub fn n_vocab(&self) -> i32 {
+        self.model.n_vocab()
+    }
+}
+
+/// Shared between the engine thread and the handle.
+struct Shared {
+    model: OnceLock<Result<Arc<LoadedModel>, String>>,
+    model_label: String,
+}
+
+/// A handle to the engine thread. Cloning is cheap; the thread ends when the
+/// last handle is dropped.
+#[derive(Clone)]
+pub struct Engine {
+    tx: Sender<Job>,
+    shared: Arc<Shared>,
+}
+
+/// llama.cpp's global state, initialized once per process.
+fn backend() -> &'static LlamaBackend {
+    static BACKEND: OnceLock<LlamaBackend> = OnceLock::new();
+    BACKEND.get_or_init(|| {
+        llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default());
+        LlamaBackend::init().expect("llama.cpp backend initializes once")
+    })
+}
+
+impl Engine {
+    /// Starts the engine thread, which loads the model; `ready` turns true
+    /// once it has.
+    pub fn start(config: &LlmConfig, threads: usize) -> Self {
+        let (tx, rx) = bounded(config.queue_depth.max(1));
+        let shared = Arc::new(Shared {
+            model: OnceLock::new(),
+            model_label: config.model_id(),
+        });
+        let thread_shared = shared.clone();
+        let config = config.clone();
+        std::thread::Builder::new()
+            .name("llm-engine".into())
+            .spawn(move || scheduler::run(&config, threads, rx, &thread_shared))
+            .expect("spawning the engine thread");
+        Self { tx, shared }
+    }
+
+    /// The loaded model, or why there is none.
+    pub fn model(&self) -> Result<Arc<LoadedModel>, LlmError> {
+        match self.shared.model.get() {
+            None => Err(LlmError::Loading),
+            Some(Err(e)) => Err(LlmError::Unavailable(format!(
+                "the model failed to load: {e}"
+            ))),
+            Some(Ok(m)) => Ok(m.clone()),
+        }
+    }
+
+    pub fn ready(&self) -> Result<(), String> {
+        match self.shared.model.get() {
+            None => Err("loading the model".into()),
+            Some(Err(e)) => Err(format!("the model failed to load: {e}")),
+            Some(Ok(_)) => Ok(()),
+        }
+    }
+
+    /// Queues a generation; events arrive on the returned receiver. Dropping
+    /// the receiver cancels the generation within one decode step.
+    pub fn submit(
+        &self,
+        generation: Generation,
+    ) -> Result<mpsc::UnboundedReceiver<Event>, LlmError> {
+        let model = self.model()?;
+        let limit = model.context_per_slot;
+        if generation.prompt.len() >= limit {
+            return Err(LlmError::ContextLength {
+                prompt: generation.prompt.len(),
+                limit,
+            });
+        }
+        if generation.prompt.is_empty() {
+            return Err(LlmError::invalid("the prompt is empty", "prompt"));
+        }
+        let (events, rx) = mpsc::unbounded_channel();
+        let job = Job {
+            generation,
+            events,
+            enqueued: Instant::now(),
+            span: tracing::Span::current(),
+        };
+        match self.tx.try_send(job) {
+            Ok(()) => {
+                self.queue_gauge();
+                Ok(rx)
+            }
+            Err(TrySendError::Full(_)) => Err(LlmError::QueueFull(self.tx.len())),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(LlmError::Unavailable("the engine has stopped".into()))
+            }
+        }
+    }
+
+    fn queue_gauge(&self) {
+        metrics::gauge!("llm_queue_depth", "model" => self.shared.model_label.clone())
+            .set(self.tx.len() as f64);
+    }
+}
+
+/// Loads the GGUF file and reads its chat template.
+fn load(
+    path: &Path,
+    template_override: Option<&Path>,
+    context_per_slot: usize,
+) -> Result<LoadedModel, String> {
+    if !path.is_file() {
+        return Err(format!(
+            "no model file at {} (run ./run.sh to download the default model, or set llm.model)",
+            path.display()
+        ));
+    }
+    let model = LlamaModel::load_from_file(backend(), path, &LlamaModelParams::default())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let source = match template_override {
+        Some(file) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("chat template {}: {e}", file.display()))?,
+        ),
+        None => model.meta_val_str("tokenizer.chat_template").ok(),
+    };
+    let vocab = model.vocab();
+    let piece =
+        |t: LlamaToken| String::from_utf8_lossy(&vocab.token_to_piece(t, true, None)).into_owned();
+    let bos = piece(vocab.bos());
+    let eos = piece(vocab.eos());
+    let template = match source {
+        Some(src) => Some(ChatTemplate::new(&src, &bos, &eos).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let created = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let context_per_slot = context_per_slot.min(model.n_ctx_train() as usize).max(16);
+    Ok(LoadedModel {
+        model: Arc::new(model),
+        template,
+        context_per_slot,
+        created,
+    })
+}

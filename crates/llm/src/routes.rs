@@ -1,0 +1,341 @@
+//! The OpenAI-compatible routes: chat and text completions (streamed as
+//! server-sent events or whole), models, tokenize and detokenize.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::stream::{self, Stream, StreamExt};
+use kit::token::TokenVerifier;
+use llama_cpp_2::token::LlamaToken;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+
+use crate::api::*;
+use crate::auth::Caller;
+use crate::engine::{Event, Finish, Generation};
+use crate::error::LlmError;
+use crate::request::{template_messages, Settings};
+use crate::service::{Backend, Llm};
+
+#[derive(Clone)]
+pub struct LlmState {
+    pub llm: Llm,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl FromRef<LlmState> for Arc<TokenVerifier> {
+    fn from_ref(s: &LlmState) -> Self {
+        s.verifier.clone()
+    }
+}
+
+pub fn router(state: LlmState) -> Router {
+    Router::new()
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/tokenize", post(tokenize))
+        .route("/v1/detokenize", post(detokenize))
+        .with_state(state)
+}
+
+/// Parses a JSON body into `T`, refusing in OpenAI's shape.
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, LlmError> {
+    serde_json::from_slice(body).map_err(|e| LlmError::InvalidRequest {
+        message: format!("the request body is not valid: {e}"),
+        param: None,
+    })
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn models(State(st): State<LlmState>, _caller: Caller) -> Result<Response, LlmError> {
+    if let Backend::Upstream(up) = &st.llm.backend {
+        return up.get("models").await;
+    }
+    let created = st.llm.engine()?.model().map(|m| m.created).unwrap_or(0);
+    Ok(Json(ModelList {
+        object: "list".into(),
+        data: vec![ModelCard {
+            id: st.llm.model_id.clone(),
+            object: "model".into(),
+            created,
+            owned_by: "scriptorium".into(),
+        }],
+    })
+    .into_response())
+}
+
+#[tracing::instrument(name = "chat_completion", skip_all, fields(user = %caller.0.username))]
+async fn chat(
+    State(st): State<LlmState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, LlmError> {
+    let req: ChatRequest = parse(&body)?;
+    st.llm.check_model(req.model.as_deref())?;
+    let settings = Settings::from_request(&req.sampling, st.llm.default_max_tokens)?;
+    let messages = template_messages(&req.messages)?;
+    if let Backend::Upstream(up) = &st.llm.backend {
+        return up.post("chat/completions", &body, settings.stream).await;
+    }
+    let engine = st.llm.engine()?;
+    let model = engine.model()?;
+    let template = model.template.as_ref().ok_or_else(|| {
+        LlmError::invalid(
+            "this model has no chat template: set llm.chat_template_file, or use /v1/completions",
+            "messages",
+        )
+    })?;
+    let prompt = template
+        .render(&messages)
+        .map_err(|e| LlmError::invalid(e.to_string(), "messages"))?;
+    let tokens = model.tokenize_chat(&prompt);
+    st.llm.check_grammar(&settings)?;
+    let rx = engine.submit(generation(tokens, &settings))?;
+    let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+    let model_id = st.llm.model_id.clone();
+    let created = now();
+    if settings.stream {
+        let chunk =
+            move |delta: Delta, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
+                to_json(&ChatChunk {
+                    id: id.clone(),
+                    object: "chat.completion.chunk",
+                    created,
+                    model: model_id.clone(),
+                    choices: if empty {
+                        vec![]
+                    } else {
+                        vec![ChatChunkChoice {
+                            index: 0,
+                            delta,
+                            finish_reason: finish.map(Finish::as_str),
+                            logprobs: None,
+                        }]
+                    },
+                    usage,
+                })
+            };
+        let first = chunk(
+            Delta {
+                role: Some("assistant"),
+                content: Some(String::new()),
+            },
+            None,
+            None,
+            false,
+        );
+        let include_usage = settings.include_usage;
+        let events = move |ev: Event| match ev {
+            Event::Text(t) => vec![chunk(
+                Delta {
+                    role: None,
+                    content: Some(t),
+                },
+                None,
+                None,
+                false,
+            )],
+            Event::Done { finish, usage } => {
+                let mut out = vec![chunk(Delta::default(), Some(finish), None, false)];
+                if include_usage {
+                    out.push(chunk(Delta::default(), None, Some(usage), true));
+                }
+                out
+            }
+            Event::Error(e) => vec![to_json(&LlmError::Engine(e).body())],
+        };
+        return Ok(sse(Some(first), rx, events));
+    }
+    let (text, finish, usage) = collect(rx).await?;
+    Ok(Json(ChatResponse {
+        id,
+        object: "chat.completion",
+        created,
+        model: model_id,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: AssistantMessage {
+                role: "assistant",
+                content: text,
+            },
+            finish_reason: finish.as_str(),
+            logprobs: None,
+        }],
+        usage,
+    })
+    .into_response())
+}
+
+#[tracing::instrument(name = "completion", skip_all, fields(user = %caller.0.username))]
+async fn completions(
+    State(st): State<LlmState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<Response, LlmError> {
+    let req: CompletionRequest = parse(&body)?;
+    st.llm.check_model(req.model.as_deref())?;
+    let settings = Settings::from_request(&req.sampling, st.llm.default_max_tokens)?;
+    let prompt = match req.prompt {
+        Prompt::One(p) => p,
+        Prompt::Many(mut v) if v.len() == 1 => v.remove(0),
+        Prompt::Many(_) => {
+            return Err(LlmError::invalid("send one prompt per request", "prompt"));
+        }
+    };
+    if let Backend::Upstream(up) = &st.llm.backend {
+        return up.post("completions", &body, settings.stream).await;
+    }
+    let engine = st.llm.engine()?;
+    let model = engine.model()?;
+    let tokens = model.tokenize(&prompt, true);
+    st.llm.check_grammar(&settings)?;
+    let rx = engine.submit(generation(tokens, &settings))?;
+    let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
+    let model_id = st.llm.model_id.clone();
+    let created = now();
+    let chunk = move |text: String, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
+        CompletionResponse {
+            id: id.clone(),
+            object: "text_completion",
+            created,
+            model: model_id.clone(),
+            choices: if empty {
+                vec![]
+            } else {
+                vec![CompletionChoice {
+                    index: 0,
+                    text,
+                    finish_reason: finish.map(Finish::as_str),
+                    logprobs: None,
+                }]
+            },
+            usage,
+        }
+    };
+    if settings.stream {
+        let include_usage = settings.include_usage;
+        let events = move |ev: Event| match ev {
+            Event::Text(t) => vec![to_json(&chunk(t, None, None, false))],
+            Event::Done { finish, usage } => {
+                let mut out = vec![to_json(&chunk(String::new(), Some(finish), None, false))];
+                if include_usage {
+                    out.push(to_json(&chunk(String::new(), None, Some(usage), true)));
+                }
+                out
+            }
+            Event::Error(e) => vec![to_json(&LlmError::Engine(e).body())],
+        };
+        return Ok(sse(None, rx, events));
+    }
+    let (text, finish, usage) = collect(rx).await?;
+    Ok(Json(chunk(text, Some(finish), Some(usage), false)).into_response())
+}
+
+async fn tokenize(
+    State(st): State<LlmState>,
+    _caller: Caller,
+    body: Bytes,
+) -> Result<Response, LlmError> {
+    if let Backend::Upstream(up) = &st.llm.backend {
+        return up.post_root("tokenize", &body).await;
+    }
+    let req: TokenizeRequest = parse(&body)?;
+    let model = st.llm.engine()?.model()?;
+    let tokens = model.tokenize(&req.content, req.add_special);
+    Ok(Json(TokenizeResponse {
+        tokens: tokens.into_iter().map(|t| t.0).collect(),
+    })
+    .into_response())
+}
+
+async fn detokenize(
+    State(st): State<LlmState>,
+    _caller: Caller,
+    body: Bytes,
+) -> Result<Response, LlmError> {
+    if let Backend::Upstream(up) = &st.llm.backend {
+        return up.post_root("detokenize", &body).await;
+    }
+    let req: DetokenizeRequest = parse(&body)?;
+    let model = st.llm.engine()?.model()?;
+    let n_vocab = model.n_vocab();
+    if let Some(bad) = req.tokens.iter().find(|&&t| t < 0 || t >= n_vocab) {
+        return Err(LlmError::invalid(
+            format!("token {bad} is outside the vocabulary (0..{n_vocab})"),
+            "tokens",
+        ));
+    }
+    let tokens: Vec<LlamaToken> = req.tokens.into_iter().map(LlamaToken).collect();
+    Ok(Json(DetokenizeResponse {
+        content: model.detokenize(&tokens),
+    })
+    .into_response())
+}
+
+fn generation(prompt: Vec<LlamaToken>, s: &Settings) -> Generation {
+    Generation {
+        prompt,
+        params: s.params.clone(),
+        max_tokens: s.max_tokens,
+        stop: s.stop.clone(),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".into())
+}
+
+/// Waits for a whole generation.
+async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Finish, Usage), LlmError> {
+    let mut text = String::new();
+    while let Some(ev) = rx.recv().await {
+        match ev {
+            Event::Text(t) => text.push_str(&t),
+            Event::Done { finish, usage } => return Ok((text, finish, usage)),
+            Event::Error(e) => return Err(LlmError::Engine(e)),
+        }
+    }
+    Err(LlmError::Engine("the engine dropped the request".into()))
+}
+
+/// A server-sent event stream: an optional first payload, one or more per
+/// engine event, then `[DONE]`. Dropping it (the client went away) drops
+/// the receiver, which frees the slot.
+fn sse(
+    first: Option<String>,
+    rx: UnboundedReceiver<Event>,
+    events: impl FnMut(Event) -> Vec<String> + Send + 'static,
+) -> Response {
+    let body = UnboundedReceiverStream::new(rx).flat_map({
+        let mut events = events;
+        move |ev| stream::iter(events(ev))
+    });
+    let all = stream::iter(first)
+        .chain(body)
+        .chain(stream::once(async { "[DONE]".to_string() }));
+    Sse::new(payloads(all))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn payloads(
+    s: impl Stream<Item = String> + Send + 'static,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
+    s.map(|p| Ok(SseEvent::default().data(p)))
+}

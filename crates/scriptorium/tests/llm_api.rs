@@ -1,0 +1,699 @@
+//! The LLM service end to end, on a real GGUF model (SmolLM2-135M, fetched
+//! by `test.sh`): the OpenAI API, streaming, sampling controls, grammar,
+//! batching, queue limits, cancellation, auth and the upstream backend.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Db, TestApp, TestDb};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use scriptorium::configuration::Config;
+use serde_json::{json, Value};
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/smollm2-135m-instruct-q4_1.gguf"
+);
+
+/// A prompt the model continues for as long as it is allowed to.
+const COUNTING: &str = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,";
+
+struct Llm {
+    app: TestApp,
+    token: String,
+    model_id: String,
+    _db: TestDb,
+}
+
+async fn llm_app(tweak: impl FnOnce(&mut Config)) -> Llm {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    let model_id = format!("smollm2-{}", uuid::Uuid::new_v4().simple());
+    config.llm.model = MODEL.into();
+    config.llm.model_id = Some(model_id.clone());
+    config.llm.slots = 4;
+    config.llm.context_per_slot = 1024;
+    tweak(&mut config);
+    let app = TestApp::start_targets(config, &"auth,llm".parse().unwrap()).await;
+    app.wait_ready().await;
+    let t = app.signed_up("scribe").await;
+    Llm {
+        token: t["access_token"].as_str().unwrap().to_owned(),
+        app,
+        model_id,
+        _db: db,
+    }
+}
+
+impl Llm {
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> Value {
+        let r = self.post(path, body).await;
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{v}");
+        v
+    }
+
+    /// A gauge or counter of `/metrics` for this app's model.
+    async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .app
+            .client
+            .get(self.app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let prefix = format!("{name}{{model=\"{}\"}} ", self.model_id);
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|v| v.trim().parse().unwrap())
+            .unwrap_or(0.0)
+    }
+
+    async fn wait_metric(&self, name: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let v = self.metric(name).await;
+            if v == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} stayed {v}, wanted {want}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn user(text: &str) -> Value {
+    json!([{ "role": "user", "content": text }])
+}
+
+/// The `data:` payloads of a server-sent event stream, as they arrive.
+struct Sse {
+    stream: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+}
+
+impl Sse {
+    fn new(r: reqwest::Response) -> Self {
+        assert_eq!(r.status(), StatusCode::OK);
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        Self {
+            stream: r.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let data: Vec<&str> = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some(data.join("\n"));
+            }
+            let chunk = self.stream.next().await?.unwrap();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Every payload up to and including `[DONE]`.
+    async fn all(mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(p) = self.next().await {
+            let done = p == "[DONE]";
+            out.push(p);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test]
+async fn chat_and_completions_answer_with_usage() {
+    let llm = llm_app(|_| {}).await;
+    let v = llm
+        .ok(
+            "/v1/chat/completions",
+            json!({ "messages": user("What is the capital of France?"), "max_tokens": 12, "temperature": 0 }),
+        )
+        .await;
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["model"], llm.model_id.as_str());
+    assert_eq!(v["choices"][0]["message"]["role"], "assistant");
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!text.trim().is_empty(), "{v}");
+    let usage = &v["usage"];
+    let completion = usage["completion_tokens"].as_u64().unwrap();
+    assert!((1..=12).contains(&completion), "{usage}");
+    // The chat template wraps the question in role markers.
+    let question = llm
+        .ok(
+            "/v1/tokenize",
+            json!({ "content": "What is the capital of France?" }),
+        )
+        .await;
+    let question_tokens = question["tokens"].as_array().unwrap().len() as u64;
+    assert!(
+        usage["prompt_tokens"].as_u64().unwrap() > question_tokens,
+        "{usage}"
+    );
+    assert_eq!(
+        usage["total_tokens"].as_u64().unwrap(),
+        usage["prompt_tokens"].as_u64().unwrap() + completion
+    );
+    let finish = v["choices"][0]["finish_reason"].as_str().unwrap();
+    assert!(
+        finish == "stop" || (finish == "length" && completion == 12),
+        "{v}"
+    );
+
+    // Completions count exactly the prompt's tokens.
+    let v = llm
+        .ok(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 8, "temperature": 0 }),
+        )
+        .await;
+    assert_eq!(v["object"], "text_completion");
+    let tokens = llm
+        .ok(
+            "/v1/tokenize",
+            json!({ "content": COUNTING, "add_special": true }),
+        )
+        .await;
+    assert_eq!(
+        v["usage"]["prompt_tokens"].as_u64().unwrap(),
+        tokens["tokens"].as_array().unwrap().len() as u64
+    );
+    assert_eq!(v["usage"]["completion_tokens"], 8);
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    let text = v["choices"][0]["text"].as_str().unwrap();
+    assert!(text.contains("13"), "counting goes on: {text:?}");
+
+    // Detokenizing gives the text back.
+    let back = llm
+        .ok("/v1/detokenize", json!({ "tokens": tokens["tokens"] }))
+        .await;
+    assert!(
+        back["content"].as_str().unwrap().ends_with(COUNTING),
+        "{back}"
+    );
+
+    let models: Value = llm
+        .app
+        .get_auth("/v1/models", &llm.token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], llm.model_id.as_str());
+}
+
+#[tokio::test]
+async fn streams_follow_the_openai_chunk_format() {
+    let llm = llm_app(|_| {}).await;
+    let r = llm
+        .post(
+            "/v1/chat/completions",
+            json!({ "messages": user("Say hello."), "max_tokens": 10, "temperature": 0,
+                    "stream": true, "stream_options": { "include_usage": true } }),
+        )
+        .await;
+    let payloads = Sse::new(r).all().await;
+    assert_eq!(payloads.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    let id = chunks[0]["id"].as_str().unwrap();
+    assert!(id.starts_with("chatcmpl-") && chunks.iter().all(|c| c["id"] == id));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(!text.trim().is_empty());
+    // The last choice chunk carries the finish reason; then usage alone.
+    let usage_chunk = chunks.last().unwrap();
+    assert_eq!(usage_chunk["choices"].as_array().unwrap().len(), 0);
+    let finish_chunk = &chunks[chunks.len() - 2];
+    let finish = finish_chunk["choices"][0]["finish_reason"]
+        .as_str()
+        .unwrap();
+    let completion = usage_chunk["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(finish == "stop" || (finish == "length" && completion == 10));
+    assert!(usage_chunk["usage"]["prompt_tokens"].as_u64().unwrap() > 3);
+
+    // The same text as the whole answer with the same settings.
+    let whole = llm
+        .ok(
+            "/v1/chat/completions",
+            json!({ "messages": user("Say hello."), "max_tokens": 10, "temperature": 0 }),
+        )
+        .await;
+    assert_eq!(whole["choices"][0]["message"]["content"], text.as_str());
+
+    // Completions stream too, without usage unless asked.
+    let r = llm
+        .post(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 6, "temperature": 0, "stream": true }),
+        )
+        .await;
+    let payloads = Sse::new(r).all().await;
+    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "text_completion" && c.get("usage").is_none()));
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "length"
+    );
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["text"].as_str())
+        .collect();
+    assert!(text.contains("13"), "{text:?}");
+}
+
+#[tokio::test]
+async fn seeds_stops_and_lengths() {
+    let llm = llm_app(|_| {}).await;
+    let sampled = |seed: u64| {
+        json!({ "messages": user("Write a sentence about the sea."), "max_tokens": 24,
+                "temperature": 0.9, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "seed": seed })
+    };
+    let a = llm.ok("/v1/chat/completions", sampled(7)).await;
+    let b = llm.ok("/v1/chat/completions", sampled(7)).await;
+    assert_eq!(
+        a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"],
+        "the same seed gives the same text"
+    );
+
+    // max_tokens ends with `length` after exactly that many tokens.
+    let v = llm
+        .ok(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 5, "temperature": 0 }),
+        )
+        .await;
+    assert_eq!(v["choices"][0]["finish_reason"], "length");
+    assert_eq!(v["usage"]["completion_tokens"], 5);
+
+    // `stop` ends the output before the stop string.
+    let free = llm
+        .ok(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 20, "temperature": 0 }),
+        )
+        .await;
+    let free = free["choices"][0]["text"].as_str().unwrap().to_owned();
+    let at = free.find("16").expect("counting reaches 16");
+    let stopped = llm
+        .ok(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 20, "temperature": 0, "stop": ["16", "never"] }),
+        )
+        .await;
+    assert_eq!(stopped["choices"][0]["finish_reason"], "stop");
+    assert_eq!(stopped["choices"][0]["text"].as_str().unwrap(), &free[..at]);
+}
+
+#[tokio::test]
+async fn json_modes_give_parseable_json() {
+    let llm = llm_app(|_| {}).await;
+    let v = llm
+        .ok(
+            "/v1/chat/completions",
+            json!({ "messages": user("Repeat exactly: {\"animal\": \"cat\", \"legs\": 4}"),
+                    "max_tokens": 200, "temperature": 0,
+                    "response_format": { "type": "json_object" } }),
+        )
+        .await;
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{content:?}");
+    let parsed: Value =
+        serde_json::from_str(content).unwrap_or_else(|e| panic!("{e}: {content:?}"));
+    assert!(parsed.is_object(), "{parsed}");
+
+    let schema = json!({ "type": "object", "properties": {
+        "name": { "type": "string", "maxLength": 12 },
+        "legs": { "type": "integer" } }, "required": ["name", "legs"], "additionalProperties": false });
+    let v = llm
+        .ok(
+            "/v1/chat/completions",
+            json!({ "messages": user("A cat, as JSON."), "max_tokens": 100, "temperature": 0.7, "seed": 3,
+                    "response_format": { "type": "json_schema", "json_schema": { "name": "animal", "schema": schema } } }),
+        )
+        .await;
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    let parsed: Value =
+        serde_json::from_str(content).unwrap_or_else(|e| panic!("{e}: {content:?}"));
+    assert!(
+        parsed["name"].is_string() && parsed["legs"].is_i64(),
+        "{parsed}"
+    );
+    assert_eq!(parsed.as_object().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_streams_are_batched() {
+    let llm = llm_app(|_| {}).await;
+    let started = Instant::now();
+    let streams = (0..4).map(|i| {
+        let r = llm.post(
+            "/v1/completions",
+            json!({ "prompt": format!("{i}: {COUNTING}"), "max_tokens": 24, "temperature": 0, "stream": true }),
+        );
+        async move {
+            let mut sse = Sse::new(r.await);
+            let mut times = Vec::new();
+            let mut finish = None;
+            while let Some(p) = sse.next().await {
+                if p == "[DONE]" {
+                    break;
+                }
+                let c: Value = serde_json::from_str(&p).unwrap();
+                if let Some(f) = c["choices"][0]["finish_reason"].as_str() {
+                    finish = Some(f.to_owned());
+                } else {
+                    times.push(started.elapsed());
+                }
+            }
+            (times, finish)
+        }
+    });
+    let results = futures::future::join_all(streams).await;
+    for (times, finish) in &results {
+        assert_eq!(finish.as_deref(), Some("length"));
+        assert!(times.len() >= 10, "{times:?}");
+    }
+    // Batched: every stream had output before any stream finished.
+    let latest_first = results.iter().map(|(t, _)| t[0]).max().unwrap();
+    let earliest_last = results
+        .iter()
+        .map(|(t, _)| *t.last().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        latest_first < earliest_last,
+        "streams ran one after another: first tokens up to {latest_first:?}, a stream ended at {earliest_last:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_and_a_dropped_client_frees_its_slot() {
+    let llm = llm_app(|c| {
+        c.llm.slots = 1;
+        c.llm.queue_depth = 1;
+    })
+    .await;
+    let long =
+        || json!({ "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": true });
+
+    // One request runs...
+    let mut running = Sse::new(llm.post("/v1/completions", long()).await);
+    running.next().await.expect("a first chunk");
+    llm.wait_metric("llm_running_sequences", 1.0).await;
+    // ...one waits...
+    let waiting = llm
+        .app
+        .client
+        .post(llm.app.url("/v1/completions"))
+        .bearer_auth(&llm.token)
+        .json(&long())
+        .send();
+    let waiting = tokio::spawn(async move { waiting.await.unwrap().status() });
+    llm.wait_metric("llm_queue_depth", 1.0).await;
+    // ...and the next is refused.
+    let r = llm.post("/v1/completions", long()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "rate_limit_error");
+
+    // Dropping the running stream frees the slot for the waiting one.
+    drop(running);
+    assert_eq!(waiting.await.unwrap(), StatusCode::OK);
+    llm.wait_metric("llm_queue_depth", 0.0).await;
+}
+
+#[tokio::test]
+async fn a_disconnected_stream_frees_its_slot_within_a_step() {
+    let llm = llm_app(|c| c.llm.slots = 2).await;
+    let body = json!({ "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": true });
+    let mut sse = Sse::new(llm.post("/v1/completions", body).await);
+    for _ in 0..3 {
+        sse.next().await.unwrap();
+    }
+    assert_eq!(llm.metric("llm_running_sequences").await, 1.0);
+    drop(sse);
+    let dropped = Instant::now();
+    llm.wait_metric("llm_running_sequences", 0.0).await;
+    // One decode step of this model takes milliseconds; allow scheduling slack.
+    assert!(
+        dropped.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        dropped.elapsed()
+    );
+    // The slot serves the next request.
+    let v = llm
+        .ok(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 3 }),
+        )
+        .await;
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+}
+
+#[tokio::test]
+async fn bad_requests_get_openai_errors() {
+    let llm = llm_app(|c| c.llm.context_per_slot = 256).await;
+    // No token.
+    let r = llm
+        .app
+        .client
+        .post(llm.app.url("/v1/chat/completions"))
+        .json(&json!({ "messages": user("hi") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["type"], "authentication_error");
+    assert!(e["error"]["message"].as_str().unwrap().contains("Bearer"));
+
+    // A prompt longer than a slot's context: 400 before any work.
+    let long = "word ".repeat(600);
+    let r = llm.post("/v1/completions", json!({ "prompt": long })).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "context_length_exceeded", "{e}");
+
+    for (body, param) in [
+        (
+            json!({ "messages": user("hi"), "temperature": 5 }),
+            "temperature",
+        ),
+        (json!({ "messages": user("hi"), "n": 3 }), "n"),
+        (json!({ "messages": [] }), "messages"),
+        (
+            json!({ "messages": user("hi"), "stop": ["a", "b", "c", "d", "e"] }),
+            "stop",
+        ),
+        (
+            json!({ "messages": user("hi"), "response_format": { "type": "json_schema",
+            "json_schema": { "name": "x", "schema": { "type": "nonsense" } } } }),
+            "response_format",
+        ),
+    ] {
+        let r = llm.post("/v1/chat/completions", body.clone()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["type"], "invalid_request_error", "{e}");
+        assert_eq!(e["error"]["param"], param, "{e}");
+    }
+    let r = llm
+        .post(
+            "/v1/chat/completions",
+            json!({ "model": "gpt-4", "messages": user("hi") }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = llm
+        .app
+        .client
+        .post(llm.app.url("/v1/completions"))
+        .bearer_auth(&llm.token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error"]["message"].as_str().is_some());
+    let r = llm.post("/v1/detokenize", json!({ "tokens": [-1] })).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn a_missing_model_keeps_the_service_unready() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = "/nonexistent/model.gguf".into();
+    let app = TestApp::start_targets(config, &"auth,llm".parse().unwrap()).await;
+    let t = app.signed_up("scribe").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = r.text().await.unwrap();
+        if body.contains("no model file") || Instant::now() > deadline {
+            assert!(body.contains("no model file"), "{body}");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let r = app
+        .client
+        .post(app.url("/v1/chat/completions"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .json(&json!({ "messages": user("hi") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no model file"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn the_upstream_backend_round_trips_through_a_second_instance() {
+    let upstream = llm_app(|_| {}).await;
+    let key: Value = upstream
+        .app
+        .client
+        .post(upstream.app.url("/auth/api-keys"))
+        .bearer_auth(&upstream.token)
+        .json(&json!({ "name": "gateway" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"].as_str().unwrap().to_owned();
+
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.backend = llm::config::BackendKind::Openai;
+    config.llm.upstream.base_url = Some(upstream.app.url("/v1"));
+    config.llm.upstream.api_key = Some(secret.into());
+    config.llm.model_id = Some(upstream.model_id.clone());
+    let front = TestApp::start_targets(config, &"auth,llm".parse().unwrap()).await;
+    front.wait_ready().await;
+    let t = front.signed_up("reader").await;
+    let token = t["access_token"].as_str().unwrap();
+    let post = async |body: Value| {
+        front
+            .client
+            .post(front.url("/v1/chat/completions"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    };
+
+    let body = json!({ "messages": user("Say hello."), "max_tokens": 8, "temperature": 0 });
+    let direct = upstream.ok("/v1/chat/completions", body.clone()).await;
+    let r = post(body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let via: Value = r.json().await.unwrap();
+    assert_eq!(
+        via["choices"][0]["message"]["content"],
+        direct["choices"][0]["message"]["content"]
+    );
+    assert_eq!(via["usage"], direct["usage"]);
+
+    let r = post(json!({ "messages": user("Say hello."), "max_tokens": 8, "temperature": 0, "stream": true })).await;
+    let payloads = Sse::new(r).all().await;
+    assert_eq!(payloads.last().unwrap(), "[DONE]");
+    let text: String = payloads[..payloads.len() - 1]
+        .iter()
+        .map(|p| serde_json::from_str::<Value>(p).unwrap())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        text.as_str(),
+        direct["choices"][0]["message"]["content"].as_str().unwrap()
+    );
+
+    // The front checks requests itself and keeps its own auth.
+    let r = post(json!({ "messages": user("hi"), "temperature": 9 })).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = front
+        .client
+        .post(front.url("/v1/chat/completions"))
+        .bearer_auth(&upstream.token)
+        .json(&json!({ "messages": user("hi") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "the upstream's tokens are not the front's"
+    );
+    let models: Value = front
+        .get_auth("/v1/models", token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], upstream.model_id.as_str());
+}
