@@ -42,6 +42,16 @@ pub async fn start(
     database_url: Option<&str>,
     env: &[(&str, &str)],
 ) -> anyhow::Result<Server> {
+    start_targets(binary, "all", database_url, env).await
+}
+
+/// Like [`start`], for the services in `targets` only.
+pub async fn start_targets(
+    binary: &str,
+    targets: &str,
+    database_url: Option<&str>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Server> {
     static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("scriptorium-bench-{}-{n}", std::process::id()));
@@ -56,7 +66,7 @@ pub async fn start(
         .args([
             "serve",
             "--target",
-            "all",
+            targets,
             "--bind",
             &format!("127.0.0.1:{port}"),
         ])
