@@ -140,8 +140,11 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 async fn level(t: &Target, clients: usize, rounds: usize, tokens: u32) -> anyhow::Result<Row> {
+    // A fresh connection per request: llama-server closes a connection
+    // after a streamed response, and a reused dead one fails the request.
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
+        .pool_max_idle_per_host(0)
         .build()?;
     let t = Arc::new(Target {
         name: t.name,
