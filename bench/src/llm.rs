@@ -47,7 +47,10 @@ const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
 /// the same number of tokens.
 fn prompt() -> String {
     let tag = uuid::Uuid::new_v4().simple().to_string();
-    format!("Ticket {}. Counting: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,", &tag[..8])
+    format!(
+        "Ticket {}. Counting: 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,",
+        &tag[..8]
+    )
 }
 
 struct Target {
@@ -75,7 +78,9 @@ async fn one_request(
         "model": t.model, "prompt": prompt(), "max_tokens": tokens, "temperature": 0,
         "stream": true, "stream_options": { "include_usage": true },
     });
-    let mut rb = client.post(format!("{}/v1/completions", t.base)).json(&body);
+    let mut rb = client
+        .post(format!("{}/v1/completions", t.base))
+        .json(&body);
     if let Some(tok) = &t.token {
         rb = rb.bearer_auth(tok);
     }
@@ -198,7 +203,14 @@ async fn start_llama_server(a: &Args, threads: usize) -> anyhow::Result<(Referen
         .port();
     let t = threads.to_string();
     let child = Command::new(&a.llama_server)
-        .args(["-m", &a.model, "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "-m",
+            &a.model,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ])
         .args(["-t", &t, "-tb", &t, "-np", &a.slots.to_string()])
         .args(["-c", &(a.slots * a.context_per_slot).to_string()])
         .args(["-b", "512", "-ub", "512", "--kv-unified", "--no-webui"])
@@ -238,7 +250,10 @@ fn bandwidth(threads: usize) -> f64 {
                 .chunks(chunk)
                 .map(|c| s.spawn(move || c.iter().fold(0u64, |a, &x| a.wrapping_add(x))))
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).fold(0, u64::wrapping_add)
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .fold(0, u64::wrapping_add)
         });
         std::hint::black_box(sum);
         best = best.max(BYTES as f64 / started.elapsed().as_secs_f64());
@@ -268,7 +283,10 @@ async fn main() -> anyhow::Result<()> {
         ("SCRIPTORIUM_LLM__MODEL_ID", "bench".to_string()),
         ("SCRIPTORIUM_LLM__THREADS", threads.to_string()),
         ("SCRIPTORIUM_LLM__SLOTS", a.slots.to_string()),
-        ("SCRIPTORIUM_LLM__CONTEXT_PER_SLOT", a.context_per_slot.to_string()),
+        (
+            "SCRIPTORIUM_LLM__CONTEXT_PER_SLOT",
+            a.context_per_slot.to_string(),
+        ),
         ("SCRIPTORIUM_LLM__BATCH_SIZE", "512".to_string()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();

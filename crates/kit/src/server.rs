@@ -14,7 +14,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::config::ServerConfig;
 
@@ -25,19 +25,24 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// limit and compression. CORS is closed: no layer grants cross-origin reads.
 pub fn with_middleware(router: Router, cfg: &ServerConfig) -> Router {
     let request_id = HeaderName::from_static(REQUEST_ID);
-    let trace = TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-        let id = req
-            .headers()
-            .get(REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        tracing::info_span!(
-            "request",
-            method = %req.method(),
-            path = %req.uri().path(),
-            request_id = %id,
-        )
-    });
+    // 5xx answers are logged at WARN: a 503 from /readyz while a model
+    // loads is expected, and real internal errors are logged at ERROR where
+    // they happen (`Problem::internal`).
+    let trace = TraceLayer::new_for_http()
+        .on_failure(DefaultOnFailure::new().level(tracing::Level::WARN))
+        .make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+            )
+        });
     router
         .layer(middleware::from_fn(crate::metrics::track))
         .layer(DefaultBodyLimit::max(cfg.body_limit_bytes))

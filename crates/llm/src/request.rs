@@ -131,12 +131,14 @@ pub fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage
                     for p in parts {
                         match (p.kind.as_str(), &p.text) {
                             ("text", Some(t)) => text.push_str(t),
-                            (kind, _) => return Err(LlmError::invalid(
-                                format!(
+                            (kind, _) => {
+                                return Err(LlmError::invalid(
+                                    format!(
                                     "content parts of type '{kind}' are not supported; send text"
                                 ),
-                                "messages",
-                            )),
+                                    "messages",
+                                ))
+                            }
                         }
                     }
                     text
