@@ -11,10 +11,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # clang for the bindings. Tests: PostgreSQL server binaries (a throwaway
 # cluster is made with initdb), DejaVu fonts to render test pages.
 # PDF: PDFium from the pypdfium2 wheel on PyPI (pip only downloads it).
-# Console tests: Debian's Chromium and ChromeDriver.
+# Console tests: Debian's Chromium and ChromeDriver. Gateway test: nginx.
 APT_PACKAGES=(build-essential cmake pkg-config ca-certificates curl postgresql
   libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
-  fonts-dejavu-core python3 python3-pip chromium chromium-driver)
+  fonts-dejavu-core python3 python3-pip chromium chromium-driver nginx)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

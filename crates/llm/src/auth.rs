@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use kit::token::{bearer, Principal, TokenVerifier, VerifyError};
+use kit::token::{authenticate, Principal, TokenVerifier};
 
 use crate::error::LlmError;
 
@@ -19,13 +19,7 @@ where
     type Rejection = LlmError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(Caller(p.clone()));
-        }
-        let token = bearer(parts).ok_or(VerifyError::Missing)?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        let principal = verifier.verify(token).await?;
-        parts.extensions.insert(principal.clone());
-        Ok(Caller(principal))
+        Ok(Caller(authenticate(parts, &verifier).await?))
     }
 }

@@ -27,6 +27,9 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: Config, targets: &Targets) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.server.bind)
+            .await
+            .with_context(|| format!("binding {}", config.server.bind))?;
         let budget = CoreBudget::detect();
         let proxies = TrustedProxies::new(config.server.trusted_proxies.clone());
         let mut readiness = Readiness::default();
@@ -109,11 +112,26 @@ impl Application {
             let auth = auth_service
                 .clone()
                 .context("the web target runs with the auth target in one process")?;
+            // The console calls the LLM API like any client: on this
+            // process's own listener when it runs here, else `web.api_url`.
+            let api = config.web.api_url.clone().or_else(|| {
+                let mut addr = listener.local_addr().ok()?;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(match addr {
+                        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                    });
+                }
+                targets
+                    .contains(Service::Llm)
+                    .then(|| format!("http://{addr}"))
+            });
             router = router.merge(web::router(web::WebState::new(
                 auth,
                 verifier.clone(),
                 &config.web,
                 proxies.clone(),
+                api,
             )));
         }
 
@@ -129,9 +147,6 @@ impl Application {
             .merge(kit::health::router(readiness));
         let router = kit::server::with_middleware(router, &config.server);
 
-        let listener = TcpListener::bind(config.server.bind)
-            .await
-            .with_context(|| format!("binding {}", config.server.bind))?;
         Ok(Self {
             listener,
             router,

@@ -433,15 +433,7 @@ async fn health_metrics_jwks_and_openapi(db: Db) {
     assert_eq!(r.status(), StatusCode::OK);
     let ready = app.wait_ready().await;
     assert_eq!(ready["checks"]["auth"], "ok");
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text("/metrics").await;
     assert!(metrics.contains("auth_logins_total"), "{metrics}");
     assert!(metrics.contains("http_requests_total"));
     assert!(metrics.contains("route=\"/auth/login\""));

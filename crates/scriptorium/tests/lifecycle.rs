@@ -12,15 +12,7 @@ fn kid_of(token: &str) -> String {
 }
 
 async fn published_kids(app: &TestApp) -> Vec<String> {
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     jwks["keys"]
         .as_array()
         .unwrap()

@@ -69,16 +69,7 @@ impl Llm {
 
     /// A gauge or counter of `/metrics` for this app's model.
     async fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .app
-            .client
-            .get(self.app.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.app.text("/metrics").await;
         let prefix = format!("{name}{{model=\"{}\"}} ", self.model_id);
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix))
@@ -610,18 +601,10 @@ async fn a_missing_model_keeps_the_service_unready() {
 #[tokio::test]
 async fn the_upstream_backend_round_trips_through_a_second_instance() {
     let upstream = llm_app(|_| {}).await;
-    let key: Value = upstream
+    let key = upstream
         .app
-        .client
-        .post(upstream.app.url("/auth/api-keys"))
-        .bearer_auth(&upstream.token)
-        .json(&json!({ "name": "gateway" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .create_api_key(&upstream.token, "gateway")
+        .await;
     let secret = key["secret"].as_str().unwrap().to_owned();
 
     let db = TestDb::new(Db::Sqlite).await;

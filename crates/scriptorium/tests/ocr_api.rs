@@ -239,16 +239,7 @@ async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
 
     let r = ocr.multipart(good, "").await;
     assert_eq!(r.status(), StatusCode::OK, "still answering");
-    let metrics = ocr
-        .app
-        .client
-        .get(ocr.app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = ocr.app.text("/metrics").await;
     assert!(metrics.contains("ocr_rejections_total{reason=\"corrupt\"}"));
     assert!(metrics.contains("ocr_pages_total"));
 }

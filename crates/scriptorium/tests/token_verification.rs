@@ -170,17 +170,7 @@ async fn remote_verifier_uses_jwks_and_introspection_over_http() {
     let app = TestApp::spawn(&db).await;
     let t = app.signed_up("quinn").await;
     let access = t["access_token"].as_str().unwrap();
-    let created: Value = app
-        .client
-        .post(app.url("/auth/api-keys"))
-        .bearer_auth(access)
-        .json(&json!({ "name": "remote" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: Value = app.create_api_key(access, "remote").await;
     let secret = created["secret"].as_str().unwrap();
 
     let mut config = common::test_config(&db.url);

@@ -305,3 +305,119 @@ async fn api_keys_from_the_settings_page() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+async fn signed_in(app: &TestApp, name: &str, next: &str) -> Client {
+    app.register(name, PASSWORD).await;
+    let c = browser();
+    let (_, html) = page(&c, app, "/login").await;
+    let r = post(
+        &c,
+        app,
+        "/login",
+        &[
+            ("username", name),
+            ("password", PASSWORD),
+            ("csrf", &csrf(&html)),
+            ("next", next),
+        ],
+    )
+    .await;
+    assert_eq!(r.headers()["location"], next);
+    c
+}
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/smollm2-135m-instruct-q4_1.gguf"
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = MODEL.into();
+    config.llm.context_per_slot = 1024;
+    config.web.chat_max_tokens = 24;
+    let app = TestApp::start_targets(config, &"auth,llm,web".parse().unwrap()).await;
+    app.wait_ready().await;
+
+    let anonymous = browser();
+    let r = anonymous.get(app.url("/chat")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?next=%2Fchat");
+
+    let c = signed_in(&app, "ada", "/chat").await;
+    let (status, html) = page(&c, &app, "/chat").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"empty\""));
+    let token = csrf(&html);
+
+    // An empty message is answered on the page, not sent.
+    let r = post(&c, &app, "/chat", &[("message", "  "), ("csrf", &token)]).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"chat-error\""));
+
+    let r = post(
+        &c,
+        &app,
+        "/chat",
+        &[
+            ("message", "What is the capital of France?"),
+            ("csrf", &token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("What is the capital of France?"));
+    let reply = between(&html, "<div class=\"turn assistant\">", "</div>");
+    let text = between(reply, "<p class=\"text\">", "</p>");
+    assert!(!text.trim().is_empty(), "an answer: {reply}");
+
+    // The request went to the LLM API as this user.
+    let metrics = app.text("/metrics").await;
+    assert!(
+        metrics.contains("route=\"/v1/chat/completions\",status=\"200\""),
+        "the console used the API"
+    );
+
+    // A second turn keeps the first; starting over clears both.
+    let r = post(
+        &c,
+        &app,
+        "/chat",
+        &[("message", "And of Italy?"), ("csrf", &token)],
+    )
+    .await;
+    let html = r.text().await.unwrap();
+    assert_eq!(html.matches("class=\"turn user\"").count(), 2);
+    let r = post(&c, &app, "/chat/clear", &[("csrf", &token)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, html) = page(&c, &app, "/chat").await;
+    assert!(html.contains("id=\"empty\""));
+
+    // A forged post is refused.
+    let r = post(&c, &app, "/chat", &[("message", "hi"), ("csrf", "forged")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_page_says_so_when_the_model_is_missing() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = "/nonexistent/model.gguf".into();
+    let app = TestApp::start_targets(config, &"auth,llm,web".parse().unwrap()).await;
+    let c = signed_in(&app, "grace", "/chat").await;
+    let (_, html) = page(&c, &app, "/chat").await;
+    let r = post(
+        &c,
+        &app,
+        "/chat",
+        &[("message", "hello"), ("csrf", &csrf(&html))],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("The assistant is not available right now."));
+    // The message is kept to send again.
+    assert!(html.contains(">hello</textarea>"));
+}

@@ -4,6 +4,7 @@
 //! of its own. Forms carry a per-session CSRF token; cookies are HttpOnly,
 //! SameSite=Lax, and `__Host-` + Secure when served over TLS.
 
+mod chat;
 pub mod i18n;
 mod pages;
 pub mod session;
@@ -29,6 +30,10 @@ pub struct WebState {
     pub proxies: TrustedProxies,
     /// Checks the session's access token like any API request.
     pub verifier: Arc<kit::token::TokenVerifier>,
+    /// Where the LLM API is, and the client that calls it.
+    pub api: Option<String>,
+    pub http: reqwest::Client,
+    pub chat_max_tokens: u32,
 }
 
 impl FromRef<WebState> for TrustedProxies {
@@ -46,6 +51,12 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
+    /// Base URL of the LLM (and OCR) APIs the console calls with the
+    /// user's own token; unset: this process's own listener, when it runs
+    /// those services.
+    pub api_url: Option<String>,
+    /// Longest answer of the assistant page, in tokens.
+    pub chat_max_tokens: u32,
 }
 
 impl Default for WebConfig {
@@ -54,6 +65,8 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            api_url: None,
+            chat_max_tokens: 400,
         }
     }
 }
@@ -64,6 +77,7 @@ impl WebState {
         verifier: Arc<kit::token::TokenVerifier>,
         config: &WebConfig,
         proxies: TrustedProxies,
+        api: Option<String>,
     ) -> Self {
         let mut env = Environment::new();
         for (name, source) in [
@@ -73,6 +87,7 @@ impl WebState {
             ("home.html", include_str!("../templates/home.html")),
             ("message.html", include_str!("../templates/message.html")),
             ("settings.html", include_str!("../templates/settings.html")),
+            ("chat.html", include_str!("../templates/chat.html")),
         ] {
             env.add_template(name, source)
                 .expect("the console's templates are valid");
@@ -87,6 +102,13 @@ impl WebState {
             secure_cookies: config.secure_cookies,
             proxies,
             verifier,
+            api: api.map(|a| a.trim_end_matches('/').to_owned()),
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("an HTTP client without custom TLS builds"),
+            chat_max_tokens: config.chat_max_tokens,
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,6 +26,8 @@ pub fn router(state: WebState) -> Router {
         .route("/logout", get(logout_page).post(logout))
         .route("/lang/{code}", get(switch_lang))
         .route("/settings", get(crate::settings::page))
+        .route("/chat", get(crate::chat::page).post(crate::chat::send))
+        .route("/chat/clear", post(crate::chat::clear))
         .route(
             "/settings/keys",
             axum::routing::post(crate::settings::create),

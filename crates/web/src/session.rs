@@ -21,11 +21,23 @@ pub struct SignedIn {
     pub refresh_token: String,
 }
 
+/// One message of the console's assistant conversation.
+#[derive(Clone, serde::Serialize)]
+pub struct ChatTurn {
+    pub role: &'static str,
+    pub content: String,
+}
+
+/// Turns kept per session; older ones are dropped first.
+pub const CHAT_TURNS: usize = 20;
+
 #[derive(Clone)]
 pub struct Session {
     pub id: String,
     pub csrf: String,
     pub user: Option<SignedIn>,
+    /// The assistant conversation, newest last.
+    pub chat: Vec<ChatTurn>,
     created: Instant,
     last_seen: Instant,
 }
@@ -75,6 +87,7 @@ impl SessionStore {
             id: random_token(),
             csrf: random_token(),
             user: None,
+            chat: Vec::new(),
             created: now,
             last_seen: now,
         };
@@ -106,6 +119,23 @@ impl SessionStore {
         if let Some(user) = map.get_mut(id).and_then(|s| s.user.as_mut()) {
             user.access_token = access_token.to_owned();
             user.refresh_token = refresh_token.to_owned();
+        }
+    }
+
+    /// Adds turns to the session's conversation, keeping the last
+    /// [`CHAT_TURNS`].
+    pub fn push_chat(&self, id: &str, turns: impl IntoIterator<Item = ChatTurn>) {
+        let mut map = self.inner.lock().expect("session lock");
+        if let Some(s) = map.get_mut(id) {
+            s.chat.extend(turns);
+            let extra = s.chat.len().saturating_sub(CHAT_TURNS);
+            s.chat.drain(..extra);
+        }
+    }
+
+    pub fn clear_chat(&self, id: &str) {
+        if let Some(s) = self.inner.lock().expect("session lock").get_mut(id) {
+            s.chat.clear();
         }
     }
 

@@ -19,16 +19,30 @@ use crate::WebState;
 
 /// The user behind a session, by their access token; refreshed once when it
 /// has expired. `None`: the session is over (sign in again).
-async fn principal(state: &WebState, ctx: &auth::Context, session: &Session) -> Option<Principal> {
+pub(crate) async fn principal(
+    state: &WebState,
+    ctx: &auth::Context,
+    session: &Session,
+) -> Option<Principal> {
+    Some(credentials(state, ctx, session).await?.0)
+}
+
+/// The user and a valid access token of theirs, to call other services with.
+pub(crate) async fn credentials(
+    state: &WebState,
+    ctx: &auth::Context,
+    session: &Session,
+) -> Option<(Principal, String)> {
     let user = session.user.as_ref()?;
     if let Ok(p) = state.verifier.verify(&user.access_token).await {
-        return Some(p);
+        return Some((p, user.access_token.clone()));
     }
     let fresh = state.auth.refresh(ctx, &user.refresh_token).await.ok()?;
     state
         .sessions
         .update_tokens(&session.id, &fresh.access_token, &fresh.refresh_token);
-    state.verifier.verify(&fresh.access_token).await.ok()
+    let p = state.verifier.verify(&fresh.access_token).await.ok()?;
+    Some((p, fresh.access_token))
 }
 
 fn day(unix: i64) -> String {

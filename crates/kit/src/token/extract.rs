@@ -19,6 +19,21 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The caller of a request: the principal already found for it, or its
+/// bearer credential verified (and remembered in the request's extensions).
+pub async fn authenticate(
+    parts: &mut Parts,
+    verifier: &TokenVerifier,
+) -> Result<Principal, VerifyError> {
+    if let Some(p) = parts.extensions.get::<Principal>() {
+        return Ok(p.clone());
+    }
+    let token = bearer(parts).ok_or(VerifyError::Missing)?;
+    let principal = verifier.verify(token).await?;
+    parts.extensions.insert(principal.clone());
+    Ok(principal)
+}
+
 impl<S> FromRequestParts<S> for Principal
 where
     Arc<TokenVerifier>: FromRef<S>,
@@ -27,13 +42,7 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
-        let token = bearer(parts).ok_or(VerifyError::Missing)?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
-        let principal = verifier.verify(token).await?;
-        parts.extensions.insert(principal.clone());
-        Ok(principal)
+        Ok(authenticate(parts, &verifier).await?)
     }
 }

@@ -7,7 +7,7 @@ mod jwk;
 mod remote;
 mod verifier;
 
-pub use extract::bearer;
+pub use extract::{authenticate, bearer};
 pub use jwk::{Jwk, JwkSet};
 pub use remote::{RemoteIntrospector, RemoteJwks};
 pub use verifier::{

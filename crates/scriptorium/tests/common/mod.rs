@@ -154,6 +154,42 @@ impl TestApp {
             .expect("request sent")
     }
 
+    /// The body of `GET path` as text (e.g. `/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        r.text().await.expect("a text body")
+    }
+
+    /// The JSON body of `GET path`.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
+        r.json().await.expect("a JSON body")
+    }
+
+    /// A new API key of the user behind `access`; the creation response.
+    pub async fn create_api_key(&self, access: &str, name: &str) -> Value {
+        let r = self
+            .client
+            .post(self.url("/auth/api-keys"))
+            .bearer_auth(access)
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.expect("a JSON body")
+    }
+
     pub async fn register(&self, username: &str, password: &str) -> Response {
         self.post(
             "/auth/register",

@@ -1,0 +1,248 @@
+//! Microservices mode on one machine: auth (with the console), ocr and llm
+//! as three `scriptorium serve --target X` processes behind a real nginx
+//! running `deploy/nginx/gateway.conf.template`; every request of the test
+//! goes through the gateway.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use image::ImageFormat;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/smollm2-135m-instruct-q4_1.gguf"
+);
+const TEMPLATE: &str = include_str!("../../../deploy/nginx/gateway.conf.template");
+const PASSWORD: &str = "vellum-quill-inkwell-42";
+
+/// A child process killed when the test ends, however it ends.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn service(target: &str, port: u16, env: &[(&str, String)]) -> Proc {
+    let child = Command::new(env!("CARGO_BIN_EXE_scriptorium"))
+        .args([
+            "serve",
+            "--target",
+            target,
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("SCRIPTORIUM_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]")
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the scriptorium binary starts");
+    Proc(child)
+}
+
+async fn wait_for(client: &reqwest::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(r) = client.get(url).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "{url} never answered 200");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A full nginx configuration around the gateway template, in `dir`.
+fn nginx_conf(dir: &Path, port: u16, auth: u16, ocr: u16, llm: u16) -> String {
+    let gateway = TEMPLATE
+        .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))
+        .replace("${OCR_UPSTREAM}", &format!("127.0.0.1:{ocr}"))
+        .replace("${LLM_UPSTREAM}", &format!("127.0.0.1:{llm}"))
+        .replace("${GATEWAY_PORT}", &format!("127.0.0.1:{port}"))
+        .replace(
+            "access_log /dev/stdout gateway_json;",
+            &format!("access_log {}/access.log gateway_json;", dir.display()),
+        );
+    assert!(!gateway.contains("${"), "every placeholder is filled");
+    std::fs::write(dir.join("gateway.conf"), gateway).unwrap();
+    let d = dir.display();
+    format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
+         error_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\n\
+         http {{\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
+         include {d}/gateway.conf;\n}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (auth_port, ocr_port, llm_port, gw_port) =
+        (free_port(), free_port(), free_port(), free_port());
+    let auth_url = format!("http://127.0.0.1:{auth_port}");
+    let db = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
+    let _auth = service(
+        "auth,web",
+        auth_port,
+        &[("SCRIPTORIUM_AUTH__DATABASE_URL", db)],
+    );
+    let remote = [("SCRIPTORIUM_TOKENS__AUTH_URL", auth_url.clone())];
+    let _ocr = service("ocr", ocr_port, &remote);
+    let mut llm_env = remote.to_vec();
+    llm_env.push(("SCRIPTORIUM_LLM__MODEL", MODEL.to_string()));
+    llm_env.push(("SCRIPTORIUM_LLM__CONTEXT_PER_SLOT", "1024".to_string()));
+    let _llm = service("llm", llm_port, &llm_env);
+
+    let conf = nginx_conf(dir.path(), gw_port, auth_port, ocr_port, llm_port);
+    std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+    let nginx = Command::new("nginx")
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-c")
+        .arg(dir.path().join("nginx.conf"))
+        .stdout(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .expect("nginx (Debian's, installed by scripts/deps.sh) starts");
+
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    for port in [auth_port, ocr_port, llm_port] {
+        wait_for(&client, &format!("http://127.0.0.1:{port}/readyz")).await;
+    }
+    let gw = format!("http://127.0.0.1:{gw_port}");
+    wait_for(&client, &format!("{gw}/.well-known/jwks.json")).await;
+
+    // Register and sign in through the gateway, with our own request id.
+    let creds = json!({ "username": "hypatia", "password": PASSWORD });
+    let r = client
+        .post(format!("{gw}/auth/register"))
+        .header("x-request-id", "gateway-test-register")
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.headers()["x-request-id"], "gateway-test-register");
+    let r = client
+        .post(format!("{gw}/auth/login"))
+        .json(&creds)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "the gateway makes one"
+    );
+    let login: Value = r.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+
+    // Internal routes are not reachable from outside.
+    for path in ["/auth/introspect", "/healthz", "/metrics"] {
+        let r = client.post(format!("{gw}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    // The JSON body limit is the gateway's too.
+    let big = "x".repeat(2 * 1024 * 1024);
+    let r = client
+        .post(format!("{gw}/auth/login"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // OCR: the ocr process verifies the token with auth's JWKS.
+    let page = fixtures::render(&["Gateway test page"], 48.0);
+    let mut png = Vec::new();
+    page.write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+        .unwrap();
+    let form = Form::new().part("file", Part::bytes(png).file_name("page.png"));
+    let r = client
+        .post(format!("{gw}/v1/ocr?format=text&languages=eng"))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let text = r.text().await.unwrap();
+    assert!(text.contains("Gateway"), "{text:?}");
+
+    // A streamed chat arrives event by event, not in one buffered lump.
+    let r = client
+        .post(format!("{gw}/v1/chat/completions"))
+        .bearer_auth(&token)
+        .json(
+            &json!({ "messages": [{ "role": "user", "content": "Count from one to fifty." }],
+                       "max_tokens": 120, "temperature": 0, "stream": true }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let mut body = r.bytes_stream();
+    let first = body.next().await.unwrap().unwrap();
+    let first_events = String::from_utf8_lossy(&first).matches("data:").count();
+    let mut rest = String::new();
+    while let Some(chunk) = body.next().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    let later_events = rest.matches("data:").count();
+    assert!(rest.trim_end().ends_with("data: [DONE]"), "{rest}");
+    assert!(
+        first_events <= 3 && later_events > 5,
+        "the first read held {first_events} events, the rest {later_events}"
+    );
+
+    // Without a token the llm process refuses, through the gateway too.
+    let r = client
+        .post(format!("{gw}/v1/chat/completions"))
+        .json(&json!({ "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The console is served through the gateway as well.
+    let r = client.get(format!("{gw}/login")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("name=\"csrf\""));
+
+    // JSON access logs carry the request id.
+    drop(nginx);
+    let log = std::fs::read_to_string(dir.path().join("access.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("gateway-test-register"))
+        .expect("the register request is logged");
+    let entry: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(entry["uri"], "/auth/register");
+    assert_eq!(entry["status"], 201);
+}
