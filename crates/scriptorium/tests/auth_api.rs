@@ -459,15 +459,7 @@ async fn health_metrics_jwks_and_openapi(db: Db) {
             .iter()
             .all(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519" && k.get("d").is_none()));
     }
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     assert!(doc["paths"]["/auth/login"]["post"].is_object());
     assert!(doc["paths"]["/auth/api-keys/{id}"]["delete"].is_object());
     app.stop().await;

@@ -143,15 +143,7 @@ both_backends!(keys_survive_a_restart, rotation_keeps_old_tokens_valid);
 async fn the_cli_prints_the_same_openapi_document_as_the_server() {
     let db = TestDb::new(Db::Sqlite).await;
     let app = TestApp::spawn(&db).await;
-    let served: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served: Value = app.get_json("/openapi.json").await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
         .arg("openapi")
         .env("SCRIPTORIUM_AUTH__DATABASE_URL", &db.url)

@@ -133,6 +133,16 @@ impl Sse {
         }
     }
 
+    /// The JSON chunks of a whole stream, checked to end with `[DONE]`.
+    async fn chunks(self) -> Vec<Value> {
+        let payloads = self.all().await;
+        assert_eq!(payloads.last().map(String::as_str), Some("[DONE]"));
+        payloads[..payloads.len() - 1]
+            .iter()
+            .map(|p| serde_json::from_str(p).unwrap())
+            .collect()
+    }
+
     /// Every payload up to and including `[DONE]`.
     async fn all(mut self) -> Vec<String> {
         let mut out = Vec::new();
@@ -238,12 +248,7 @@ async fn streams_follow_the_openai_chunk_format() {
                     "stream": true, "stream_options": { "include_usage": true } }),
         )
         .await;
-    let payloads = Sse::new(r).all().await;
-    assert_eq!(payloads.last().unwrap(), "[DONE]");
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
+    let chunks = Sse::new(r).chunks().await;
     assert!(chunks
         .iter()
         .all(|c| c["object"] == "chat.completion.chunk"));
@@ -282,11 +287,7 @@ async fn streams_follow_the_openai_chunk_format() {
             json!({ "prompt": COUNTING, "max_tokens": 6, "temperature": 0, "stream": true }),
         )
         .await;
-    let payloads = Sse::new(r).all().await;
-    let chunks: Vec<Value> = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str(p).unwrap())
-        .collect();
+    let chunks = Sse::new(r).chunks().await;
     assert!(chunks
         .iter()
         .all(|c| c["object"] == "text_completion" && c.get("usage").is_none()));
@@ -640,11 +641,10 @@ async fn the_upstream_backend_round_trips_through_a_second_instance() {
     assert_eq!(via["usage"], direct["usage"]);
 
     let r = post(json!({ "messages": user("Say hello."), "max_tokens": 8, "temperature": 0, "stream": true })).await;
-    let payloads = Sse::new(r).all().await;
-    assert_eq!(payloads.last().unwrap(), "[DONE]");
-    let text: String = payloads[..payloads.len() - 1]
-        .iter()
-        .map(|p| serde_json::from_str::<Value>(p).unwrap())
+    let text: String = Sse::new(r)
+        .chunks()
+        .await
+        .into_iter()
         .filter_map(|c| {
             c["choices"][0]["delta"]["content"]
                 .as_str()

@@ -119,15 +119,7 @@ async fn only_valid_eddsa_tokens_pass() {
         URL_SAFE_NO_PAD.encode(json!({ "alg": "none", "typ": "JWT", "kid": kid }).to_string());
     rejected.push(("alg none", format!("{none_header}.{payload}.")));
     // HS256 "signed" with the public key, in each form an attacker could pick.
-    let jwks: Value = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get_json("/.well-known/jwks.json").await;
     let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     for (label, secret) in [
         ("HS256 with raw public key", key.public.clone()),

@@ -50,16 +50,24 @@ struct Active {
     last_token: Option<Instant>,
 }
 
+/// The engine's gauges, registered once rather than looked up every step.
 struct Metrics {
-    label: String,
+    running: metrics::Gauge,
+    queue: metrics::Gauge,
 }
 
 impl Metrics {
+    fn new(label: &str) -> Self {
+        Self {
+            running: metrics::gauge!("llm_running_sequences", "model" => label.to_owned()),
+            queue: metrics::gauge!("llm_queue_depth", "model" => label.to_owned()),
+        }
+    }
     fn running(&self, n: usize) {
-        metrics::gauge!("llm_running_sequences", "model" => self.label.clone()).set(n as f64);
+        self.running.set(n as f64);
     }
     fn queue(&self, n: usize) {
-        metrics::gauge!("llm_queue_depth", "model" => self.label.clone()).set(n as f64);
+        self.queue.set(n as f64);
     }
     fn outcome(&self, outcome: &'static str) {
         metrics::counter!("llm_requests_total", "outcome" => outcome).increment(1);
@@ -111,9 +119,7 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: Receiver<Job>, shared:
     );
     let _ = shared.model.set(Ok(loaded.clone()));
 
-    let metrics = Metrics {
-        label: shared.model_label.clone(),
-    };
+    let metrics = Metrics::new(&shared.model_label);
     let mut slots: Vec<Slot> = (0..slots_n)
         .map(|i| Slot {
             seq: i as i32,
