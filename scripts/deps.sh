@@ -14,7 +14,7 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # Console tests: Debian's Chromium and ChromeDriver. Gateway test: nginx.
 APT_PACKAGES=(build-essential cmake pkg-config ca-certificates curl postgresql
   libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
-  fonts-dejavu-core python3 python3-pip chromium chromium-driver nginx)
+  fonts-dejavu-core python3 python3-pip python3-venv chromium chromium-driver nginx)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -35,23 +35,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   fi
 fi
 
-# PDFium for PDF input: the libpdfium.so inside the pypdfium2 wheel, checked
-# against its sha256, unpacked into vendor/pdfium/.
-PDFIUM_WHEEL_VERSION="5.15.2"
-PDFIUM_WHEEL_SHA256="dc31aea5b0fb9fefc9b537a65f4113980b2c40798445736a7e6565bc85161e37"
-if [ ! -f vendor/pdfium/libpdfium.so ]; then
-  tmp=$(mktemp -d)
-  python3 -m pip download -q --no-deps --only-binary=:all: \
-    --platform manylinux_2_17_x86_64 --python-version 3.11 \
-    "pypdfium2==${PDFIUM_WHEEL_VERSION}" -d "$tmp"
-  wheel=$(ls "$tmp"/pypdfium2-*.whl)
-  echo "${PDFIUM_WHEEL_SHA256}  ${wheel}" | sha256sum -c --quiet -
-  mkdir -p vendor/pdfium
-  python3 - "$wheel" <<'PY'
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    with open("vendor/pdfium/libpdfium.so", "wb") as out:
-        out.write(z.read("pypdfium2_raw/libpdfium.so"))
-PY
-  rm -rf "$tmp"
-fi
+# PDFium for PDF input (scripts/pdfium.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/pdfium.sh"
+fetch_pdfium

@@ -1,7 +1,7 @@
 //! The auth service's settings (`[auth]` in `scriptorium.toml`,
 //! `SCRIPTORIUM_AUTH__*` in the environment; `DATABASE_URL` also works).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 pub struct AuthConfig {
     /// `sqlite://data/auth.db?mode=rwc` (default) or `postgres://...`.
     pub database_url: String,
+    /// PostgreSQL user, replacing the URL's; e.g. from a Kubernetes Secret
+    /// via `SCRIPTORIUM_AUTH__DATABASE_USER_FILE`.
+    pub database_user: Option<String>,
+    /// PostgreSQL password, replacing the URL's (`..._PASSWORD_FILE`).
+    #[serde(skip_serializing)]
+    pub database_password: Option<SecretString>,
+    /// PostgreSQL database name, replacing the URL's (`..._NAME_FILE`).
+    pub database_name: Option<String>,
     pub max_connections: u32,
     /// `iss` of issued tokens.
     pub issuer: String,
@@ -42,6 +50,9 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             database_url: "sqlite://data/auth.db?mode=rwc".into(),
+            database_user: None,
+            database_password: None,
+            database_name: None,
             max_connections: 16,
             issuer: "scriptorium".into(),
             audience: vec!["scriptorium".into()],
@@ -57,6 +68,46 @@ impl Default for AuthConfig {
             throttle: ThrottleConfig::default(),
         }
     }
+}
+
+impl AuthConfig {
+    /// `database_url` with `database_user`, `database_password` and
+    /// `database_name` put in, so that the URL in a ConfigMap holds no
+    /// credential. Only PostgreSQL URLs take them.
+    pub fn connection_url(&self) -> Result<SecretString, DatabaseUrlError> {
+        let parts = [
+            self.database_user.is_some(),
+            self.database_password.is_some(),
+            self.database_name.is_some(),
+        ];
+        if !parts.contains(&true) {
+            return Ok(self.database_url.clone().into());
+        }
+        let mut url = url::Url::parse(&self.database_url).map_err(|_| DatabaseUrlError::Invalid)?;
+        if !matches!(url.scheme(), "postgres" | "postgresql") {
+            return Err(DatabaseUrlError::CredentialsNeedPostgres);
+        }
+        if let Some(user) = &self.database_user {
+            url.set_username(user)
+                .map_err(|_| DatabaseUrlError::Invalid)?;
+        }
+        if let Some(password) = &self.database_password {
+            url.set_password(Some(password.expose_secret()))
+                .map_err(|_| DatabaseUrlError::Invalid)?;
+        }
+        if let Some(name) = &self.database_name {
+            url.set_path(name);
+        }
+        Ok(url.to_string().into())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseUrlError {
+    #[error("auth.database_url is not a valid URL")]
+    Invalid,
+    #[error("auth.database_user/password/name apply to PostgreSQL URLs only")]
+    CredentialsNeedPostgres,
 }
 
 /// Brute-force and abuse limits.
@@ -88,5 +139,53 @@ impl Default for ThrottleConfig {
             register_per_ip: 20,
             register_window_secs: 3600,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn postgres() -> AuthConfig {
+        AuthConfig {
+            database_url: "postgres://postgres:5432/app?sslmode=disable".into(),
+            ..AuthConfig::default()
+        }
+    }
+
+    #[test]
+    fn url_is_kept_without_overrides() {
+        let url = postgres().connection_url().unwrap();
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://postgres:5432/app?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn credentials_are_put_into_the_url_escaped() {
+        let config = AuthConfig {
+            database_user: Some("scriptorium".into()),
+            database_password: Some("p@ss/word:1".to_string().into()),
+            database_name: Some("accounts".into()),
+            ..postgres()
+        };
+        let url = config.connection_url().unwrap();
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://scriptorium:p%40ss%2Fword%3A1@postgres:5432/accounts?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn sqlite_refuses_credentials() {
+        let config = AuthConfig {
+            database_password: Some("x".to_string().into()),
+            ..AuthConfig::default()
+        };
+        assert!(matches!(
+            config.connection_url(),
+            Err(DatabaseUrlError::CredentialsNeedPostgres)
+        ));
     }
 }

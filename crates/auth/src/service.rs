@@ -16,7 +16,7 @@ use crate::config::AuthConfig;
 use crate::error::AuthError;
 use crate::hashing::Hasher;
 use crate::keys::KeyRing;
-use crate::store::{AuditEvent, AuditRecord, Store, UserRow};
+use crate::store::{AuditEvent, AuditRecord, Store, StoreError, UserRow};
 use crate::throttle::Throttle;
 use crate::tokens;
 
@@ -62,7 +62,8 @@ impl Auth {
     /// Connect, migrate (under a lock), and load or create the signing keys.
     /// `hash_threads` is this service's share of the core budget.
     pub async fn open(config: AuthConfig, hash_threads: usize) -> Result<Self, AuthError> {
-        let store = Store::connect(&config.database_url, config.max_connections).await?;
+        let url = config.connection_url().map_err(StoreError::from)?;
+        let store = Store::connect(url.expose_secret(), config.max_connections).await?;
         store.migrate().await?;
         let keys = KeyRing::open(
             store.clone(),

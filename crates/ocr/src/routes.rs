@@ -38,6 +38,7 @@ pub fn router(state: OcrState) -> Router {
         .route("/v1/ocr/languages", get(languages))
         .route("/v1/ocr/jobs", post(create_job))
         .route("/v1/ocr/jobs/{id}", get(get_job))
+        .route("/v1/ocr/jobs/{id}/result", get(job_result))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -186,24 +187,29 @@ async fn recognize(
     let (bytes, opts) = document(req, &s, &mut params).await?;
     tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, "ocr request");
     let doc = s.ocr.run(bytes, &opts).await?;
-    Ok(match opts.format {
+    Ok(rendered(&doc, opts.format))
+}
+
+/// A document in the requested output format.
+fn rendered(doc: &Document, format: OutputFormat) -> Response {
+    match format {
         OutputFormat::Json => Json(doc).into_response(),
         OutputFormat::Text => (
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
-            output::text(&doc),
+            output::text(doc),
         )
             .into_response(),
         OutputFormat::Hocr => (
             [(CONTENT_TYPE, "application/xhtml+xml; charset=utf-8")],
-            output::hocr(&doc),
+            output::hocr(doc),
         )
             .into_response(),
         OutputFormat::Tsv => (
             [(CONTENT_TYPE, "text/tab-separated-values; charset=utf-8")],
-            output::tsv(&doc),
+            output::tsv(doc),
         )
             .into_response(),
-    })
+    }
 }
 
 #[utoipa::path(post, path = "/v1/ocr/jobs", tag = "ocr", security(("bearer" = [])), params(OcrParams),
@@ -218,8 +224,8 @@ async fn create_job(
     Query(mut params): Query<OcrParams>,
     req: Request,
 ) -> Result<Response, OcrError> {
-    // Jobs keep their result as JSON.
-    params.format = Some("json".into());
+    // Jobs keep every output (hOCR included) for `/result?format=`.
+    params.format = Some("hocr".into());
     let (bytes, opts) = document(req, &s, &mut params).await?;
     if bytes.is_empty() {
         return Err(DecodeError::Empty.into());
@@ -279,9 +285,36 @@ async fn get_job(
         .ok_or(OcrError::JobNotFound)
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct ResultParams {
+    /// `json` (default), `text`, `hocr` or `tsv`.
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/ocr/jobs/{id}/result", tag = "ocr", security(("bearer" = [])),
+    params(ResultParams),
+    responses((status = 200, body = Document, description = "the finished job's document, in `format`"),
+              (status = 404, description = "unknown, expired, not yours or not finished"),
+              (status = 422, description = "unknown format")))]
+async fn job_result(
+    State(s): State<OcrState>,
+    who: Principal,
+    Path(id): Path<String>,
+    Query(params): Query<ResultParams>,
+) -> Result<Response, OcrError> {
+    let format: OutputFormat = params.format.as_deref().unwrap_or("json").parse()?;
+    let job = s
+        .ocr
+        .jobs()
+        .get(&id, &who.user_id)
+        .ok_or(OcrError::JobNotFound)?;
+    let doc = job.result.ok_or(OcrError::JobNotFound)?;
+    Ok(rendered(&doc, format))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(recognize, languages, create_job, get_job),
+    paths(recognize, languages, create_job, get_job, job_result),
     components(schemas(Document, Languages, JobView, JobStatus, JobError, crate::service::PageResult, crate::tsv::Block,
                        crate::tsv::Line, crate::tsv::Word)),
     tags((name = "ocr", description = "Images to text with word boxes and confidences")),

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `users`, `keys`, `openapi`.
+//! The command line: `serve`, `migrate`, `users`, `keys`, `openapi`, `probe`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -49,6 +49,13 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// GET a health endpoint of the server on this machine (`server.bind`'s
+    /// port) and exit 0 when it answers 2xx: a container HEALTHCHECK that
+    /// needs no curl in the image.
+    Probe {
+        #[arg(long, default_value = "/healthz")]
+        path: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +141,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = auth::Auth::open(config.auth, 1).await?;
             let kid = auth.rotate_keys(activate_in).await?;
             println!("{kid}");
+        }
+        Command::Probe { path } => {
+            let url = format!("http://127.0.0.1:{}{path}", config.server.bind.port());
+            let response = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()?
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("GET {url}"))?;
+            if !response.status().is_success() {
+                bail!("GET {url}: {}", response.status());
+            }
         }
         Command::Openapi => {
             use std::io::Write;

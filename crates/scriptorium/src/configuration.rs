@@ -54,3 +54,34 @@ impl Config {
         figment.extract().map_err(Box::new)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::{Format, Serialized, Toml};
+    use secrecy::ExposeSecret;
+
+    /// The Kubernetes ConfigMap's file is a valid configuration (unknown
+    /// keys are refused) that, with the Secret's files, reaches PostgreSQL.
+    #[test]
+    fn kubernetes_config_map_loads() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/k8s/base/scriptorium.toml"
+        );
+        let mut config: Config = figment::Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file_exact(path))
+            .extract()
+            .expect("deploy/k8s/base/scriptorium.toml loads");
+        assert_eq!(config.server.bind.port(), 8080);
+        assert_eq!(config.tokens.auth_url.as_deref(), Some("http://auth:8080"));
+        assert_eq!(config.web.api_url.as_deref(), Some("http://gateway:8080"));
+        config.auth.database_user = Some("scriptorium".into());
+        config.auth.database_password = Some("s3cret".to_string().into());
+        config.auth.database_name = Some("scriptorium".into());
+        assert_eq!(
+            config.auth.connection_url().unwrap().expose_secret(),
+            "postgres://scriptorium:s3cret@postgres:5432/scriptorium?sslmode=disable"
+        );
+    }
+}

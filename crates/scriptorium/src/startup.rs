@@ -112,8 +112,9 @@ impl Application {
             let auth = auth_service
                 .clone()
                 .context("the web target runs with the auth target in one process")?;
-            // The console calls the LLM API like any client: on this
-            // process's own listener when it runs here, else `web.api_url`.
+            // The console calls the OCR and LLM APIs like any client: on
+            // this process's own listener when one of them runs here, else
+            // at `web.api_url` (a gateway).
             let api = config.web.api_url.clone().or_else(|| {
                 let mut addr = listener.local_addr().ok()?;
                 if addr.ip().is_unspecified() {
@@ -122,8 +123,7 @@ impl Application {
                         std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
                     });
                 }
-                targets
-                    .contains(Service::Llm)
+                (targets.contains(Service::Llm) || targets.contains(Service::Ocr))
                     .then(|| format!("http://{addr}"))
             });
             router = router.merge(web::router(web::WebState::new(

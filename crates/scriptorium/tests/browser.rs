@@ -230,3 +230,106 @@ async fn console_in_a_real_browser() {
     b.client.clone().close().await.unwrap();
     app.stop().await;
 }
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/smollm2-135m-instruct-q4_1.gguf"
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_the_streamed_assistant_in_a_real_browser() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = MODEL.into();
+    config.llm.context_per_slot = 2048;
+    config.web.chat_max_tokens = 32;
+    let app = TestApp::start_targets(config, &"auth,ocr,llm,web".parse().unwrap()).await;
+    app.wait_ready().await;
+    app.register("Grace", PASSWORD).await;
+    let b = browser().await;
+    let url = |p: &str| app.url(p);
+
+    b.client.goto(&url("/ocr")).await.unwrap();
+    b.at("/login?next=%2Focr").await;
+    b.fill("#username", "grace").await;
+    b.fill("#password", PASSWORD).await;
+    b.press("form.card button[type=submit]").await;
+    b.at("/ocr").await;
+    b.shot("ocr-upload").await;
+
+    // A generated scan through the file picker.
+    let dir = tempfile::tempdir().unwrap();
+    let scan = dir.path().join("scan.png");
+    fixtures::render(&["Meeting notes", "Budget approved"], 56.0)
+        .save(&scan)
+        .unwrap();
+    b.client
+        .find(Locator::Css("#file"))
+        .await
+        .unwrap()
+        .send_keys(&scan.display().to_string())
+        .await
+        .unwrap();
+    b.press("#read").await;
+    // The job page refreshes itself until the text is there.
+    let text = b
+        .client
+        .wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("#ocr-text"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("Budget"), "the page shows the text: {text}");
+    assert!(
+        !b.client
+            .find_all(Locator::Css("svg.overlay rect.word"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the words are drawn over the page"
+    );
+    b.shot("ocr-result").await;
+
+    // Ask about it: the assistant page, with the document in the conversation.
+    b.press("#ask").await;
+    b.at("/chat").await;
+    let first = b.text(".turn.assistant .text").await;
+    assert!(!first.trim().is_empty());
+    b.shot("chat-document").await;
+
+    // A question streamed into the page by its script.
+    b.fill("#message", "Was the budget approved?").await;
+    b.press("#send").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let streamed = b
+            .client
+            .find_all(Locator::Css(
+                ".turn.assistant .text[data-streamed=\"true\"]",
+            ))
+            .await
+            .unwrap();
+        if let Some(el) = streamed.first() {
+            let busy = el.attr("aria-busy").await.unwrap();
+            let text = el.text().await.unwrap();
+            if busy.is_none() && !text.trim().is_empty() {
+                break text;
+            }
+        }
+        assert!(Instant::now() < deadline, "no streamed answer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!answer.trim().is_empty());
+    b.shot("chat-streamed").await;
+
+    // The streamed answer was kept in the conversation.
+    b.client.goto(&url("/chat")).await.unwrap();
+    let source = b.client.source().await.unwrap();
+    assert!(source.contains("Was the budget approved?"));
+
+    b.client.clone().close().await.unwrap();
+    app.stop().await;
+}

@@ -15,7 +15,7 @@ use crate::settings::credentials;
 use crate::WebState;
 
 /// Longest message accepted from the form, in characters.
-const MAX_MESSAGE_CHARS: usize = 8_000;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 8_000;
 
 fn show(
     state: &WebState,
@@ -45,20 +45,20 @@ pub(crate) async fn page(State(state): State<WebState>, headers: HeaderMap) -> R
 #[derive(Deserialize)]
 pub(crate) struct Message {
     #[serde(default)]
-    message: String,
+    pub(crate) message: String,
     #[serde(default)]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 /// Why the assistant gave no answer, as the page says it.
-enum Failure {
+pub(crate) enum Failure {
     TooLong,
     Busy,
     Unavailable,
 }
 
 impl Failure {
-    fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Failure::TooLong => StatusCode::UNPROCESSABLE_ENTITY,
             Failure::Busy => StatusCode::TOO_MANY_REQUESTS,
@@ -66,7 +66,7 @@ impl Failure {
         }
     }
 
-    fn message(&self, lang: Lang) -> String {
+    pub(crate) fn message(&self, lang: Lang) -> String {
         let key = match self {
             Failure::TooLong => "chat.too_long",
             Failure::Busy => "chat.busy",
@@ -76,13 +76,16 @@ impl Failure {
     }
 }
 
-async fn ask(
+/// POST a chat completion for the conversation plus `message` with the
+/// user's token; a refusal is turned into the page's reason.
+pub(crate) async fn complete(
     state: &WebState,
     lang: Lang,
     token: &str,
     history: &[ChatTurn],
     message: &str,
-) -> Result<String, Failure> {
+    stream: bool,
+) -> Result<reqwest::Response, Failure> {
     let api = state.api.as_deref().ok_or(Failure::Unavailable)?;
     let mut messages = vec![json!({ "role": "system", "content": i18n::t(lang, "chat.system") })];
     messages.extend(
@@ -91,8 +94,12 @@ async fn ask(
             .map(|t| json!({ "role": t.role, "content": t.content })),
     );
     messages.push(json!({ "role": "user", "content": message }));
-    let body =
-        json!({ "messages": messages, "max_tokens": state.chat_max_tokens, "temperature": 0.3 });
+    let body = json!({
+        "messages": messages,
+        "max_tokens": state.chat_max_tokens,
+        "temperature": 0.3,
+        "stream": stream,
+    });
     let r = state
         .http
         .post(format!("{api}/v1/chat/completions"))
@@ -105,12 +112,11 @@ async fn ask(
             Failure::Unavailable
         })?;
     let status = r.status();
-    let answer: Value = r.json().await.map_err(|_| Failure::Unavailable)?;
+    if status == StatusCode::OK {
+        return Ok(r);
+    }
+    let answer: Value = r.json().await.unwrap_or(Value::Null);
     match status {
-        StatusCode::OK => answer["choices"][0]["message"]["content"]
-            .as_str()
-            .map(|s| s.trim().to_owned())
-            .ok_or(Failure::Unavailable),
         StatusCode::TOO_MANY_REQUESTS => Err(Failure::Busy),
         StatusCode::BAD_REQUEST if answer["error"]["code"] == "context_length_exceeded" => {
             Err(Failure::TooLong)
@@ -120,6 +126,34 @@ async fn ask(
             Err(Failure::Unavailable)
         }
     }
+}
+
+/// The assistant's whole answer to `message`.
+pub(crate) async fn ask(
+    state: &WebState,
+    lang: Lang,
+    token: &str,
+    history: &[ChatTurn],
+    message: &str,
+) -> Result<String, Failure> {
+    let r = complete(state, lang, token, history, message, false).await?;
+    let answer: Value = r.json().await.map_err(|_| Failure::Unavailable)?;
+    answer["choices"][0]["message"]["content"]
+        .as_str()
+        .map(|s| s.trim().to_owned())
+        .ok_or(Failure::Unavailable)
+}
+
+/// The chat page saying why there is no answer, the message kept in the box.
+pub(crate) fn failed(
+    state: &WebState,
+    v: &Visitor,
+    session: &Session,
+    failure: Failure,
+    message: String,
+) -> Response {
+    let extra = json!({ "error": failure.message(v.lang), "message": message });
+    show(state, v, failure.status(), &session.chat, extra)
 }
 
 pub(crate) async fn send(
@@ -167,11 +201,8 @@ pub(crate) async fn send(
             let turns = current(&state, &session);
             show(&state, &v, StatusCode::OK, &turns, json!({}))
         }
-        Err(failure) => {
-            // The message stays in the box, to send again.
-            let extra = json!({ "error": failure.message(v.lang), "message": message });
-            show(&state, &v, failure.status(), &session.chat, extra)
-        }
+        // The message stays in the box, to send again.
+        Err(failure) => failed(&state, &v, &session, failure, message),
     }
 }
 

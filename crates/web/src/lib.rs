@@ -1,14 +1,17 @@
 //! The web console: server-rendered pages (minijinja templates, one CSS
-//! file, no JavaScript yet) for signing up, in and out. Pages call the auth
+//! file, one small script for the streamed assistant) for signing up, in
+//! and out, reading documents and talking to the model. Pages call the auth
 //! service with the visitor's own credentials; the console has no privilege
 //! of its own. Forms carry a per-session CSRF token; cookies are HttpOnly,
 //! SameSite=Lax, and `__Host-` + Secure when served over TLS.
 
 mod chat;
 pub mod i18n;
+mod ocr;
 mod pages;
 pub mod session;
 mod settings;
+mod stream;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +37,8 @@ pub struct WebState {
     pub api: Option<String>,
     pub http: reqwest::Client,
     pub chat_max_tokens: u32,
+    /// Uploaded images, for drawing the words over them.
+    sources: ocr::Sources,
 }
 
 impl FromRef<WebState> for TrustedProxies {
@@ -88,6 +93,7 @@ impl WebState {
             ("message.html", include_str!("../templates/message.html")),
             ("settings.html", include_str!("../templates/settings.html")),
             ("chat.html", include_str!("../templates/chat.html")),
+            ("ocr.html", include_str!("../templates/ocr.html")),
         ] {
             env.add_template(name, source)
                 .expect("the console's templates are valid");
@@ -109,6 +115,7 @@ impl WebState {
                 .build()
                 .expect("an HTTP client without custom TLS builds"),
             chat_max_tokens: config.chat_max_tokens,
+            sources: ocr::Sources::default(),
         }
     }
 }

@@ -28,6 +28,18 @@ pub fn router(state: WebState) -> Router {
         .route("/settings", get(crate::settings::page))
         .route("/chat", get(crate::chat::page).post(crate::chat::send))
         .route("/chat/clear", post(crate::chat::clear))
+        .route("/chat/stream", post(crate::stream::stream))
+        .route(
+            "/ocr",
+            get(crate::ocr::page).post(crate::ocr::upload).layer(
+                axum::extract::DefaultBodyLimit::max(crate::ocr::MAX_UPLOAD_BYTES),
+            ),
+        )
+        .route("/ocr/{id}", get(crate::ocr::job))
+        .route("/ocr/{id}/source", get(crate::ocr::source))
+        .route("/ocr/{id}/download/{format}", get(crate::ocr::download))
+        .route("/ocr/{id}/ask", post(crate::ocr::ask))
+        .route("/static/chat.js", get(chat_js))
         .route(
             "/settings/keys",
             axum::routing::post(crate::settings::create),
@@ -65,6 +77,17 @@ async fn css() -> Response {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+async fn chat_js() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/chat.js"),
     )
         .into_response()
 }

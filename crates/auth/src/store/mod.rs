@@ -39,6 +39,8 @@ pub enum Backend {
 pub enum StoreError {
     #[error("unsupported database URL (expected postgres:// or sqlite:)")]
     UnsupportedUrl,
+    #[error(transparent)]
+    Url(#[from] crate::config::DatabaseUrlError),
     #[error("cannot create the database directory: {0}")]
     Directory(#[from] std::io::Error),
     #[error(transparent)]

@@ -1,0 +1,265 @@
+"""The rendered Kubernetes manifests: valid for the stated Kubernetes
+version, custom resources valid against the CRDs in ../shared/crds with
+unknown fields rejected, and the project's own rules."""
+
+import copy
+import json
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from test_images_and_iac import load_hcl
+from conftest import (
+    COMBINATIONS, CRDS, DEPLOY, KUBERNETES_VERSION, combo_id,
+)
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def close_schema(schema):
+    """Make every object schema that lists properties reject other fields,
+    as the API server's strict field validation does."""
+    if isinstance(schema, dict):
+        if (
+            "properties" in schema
+            and not schema.get("x-kubernetes-preserve-unknown-fields")
+            and "additionalProperties" not in schema
+        ):
+            schema["additionalProperties"] = False
+        for value in schema.values():
+            close_schema(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            close_schema(value)
+    return schema
+
+
+@pytest.fixture(scope="session")
+def crd_schemas():
+    """{(group/version, kind): closed openAPIV3Schema}"""
+    schemas = {}
+    files = sorted(CRDS.glob("*.yaml"))
+    assert files, f"no CRD files in {CRDS}"
+    for path in files:
+        for crd in yaml.safe_load_all(path.read_text()):
+            if not crd or crd.get("kind") != "CustomResourceDefinition":
+                continue
+            group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+            for version in crd["spec"]["versions"]:
+                if not version.get("served", True):
+                    continue
+                schema = copy.deepcopy(version["schema"]["openAPIV3Schema"])
+                # The API server adds these to every kind; Istio's schemas
+                # leave them out.
+                root = schema.setdefault("properties", {})
+                root.setdefault("apiVersion", {"type": "string"})
+                root.setdefault("kind", {"type": "string"})
+                root.setdefault("metadata", {"type": "object"})
+                schemas[(f"{group}/{version['name']}", kind)] = close_schema(schema)
+    return schemas
+
+
+def pod_specs(docs):
+    for doc in docs:
+        if doc["kind"] in WORKLOAD_KINDS:
+            yield doc, doc["spec"]["template"]["spec"]
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_every_object_is_valid(combo, rendered, crd_schemas):
+    failures = []
+    for doc in rendered[combo]:
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        key = (doc["apiVersion"], doc["kind"])
+        if key in crd_schemas:
+            errors = jsonschema.Draft7Validator(crd_schemas[key]).iter_errors(doc)
+            failures += [f"{name}: {'.'.join(map(str, e.path))}: {e.message}" for e in errors]
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            failures.append(f"{name}: unknown kind {doc['apiVersion']} {doc['kind']}")
+        except kubernetes_validate.ValidationError as e:
+            failures.append(f"{name}: {'.'.join(map(str, e.path))}: {e.message}")
+    assert not failures, "\n".join(failures)
+
+
+def test_a_misspelt_field_is_caught(rendered, crd_schemas):
+    """The validators above reject unknown fields: core and custom kinds."""
+    docs = rendered[("minikube", "istio")]
+    deployment = copy.deepcopy(next(d for d in docs if d["kind"] == "Deployment"))
+    deployment["spec"]["replica"] = 2
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+    route = copy.deepcopy(next(d for d in docs if d["kind"] == "HTTPRoute"))
+    route["spec"]["rules"][0]["backendRef"] = []
+    schema = crd_schemas[(route["apiVersion"], "HTTPRoute")]
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(route))
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_istio_policies_pick_one_target(combo, rendered):
+    """The CRDs' CEL rule: `selector` or `targetRef(s)`, never both."""
+    for doc in rendered[combo]:
+        if doc["apiVersion"].startswith(("security.istio.io", "telemetry.istio.io")):
+            spec = doc.get("spec", {})
+            chosen = [k for k in ("selector", "targetRef", "targetRefs") if k in spec]
+            assert len(chosen) <= 1, f"{doc['metadata']['name']}: {chosen}"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_every_container_is_locked_down(combo, rendered):
+    failures = []
+    for doc, spec in pod_specs(rendered[combo]):
+        pod_sc = spec.get("securityContext", {})
+        if spec.get("automountServiceAccountToken") is not False:
+            failures.append(f"{doc['metadata']['name']}: service account token mounted")
+        for c in spec.get("initContainers", []) + spec["containers"]:
+            where = f"{doc['metadata']['name']}/{c['name']}"
+            sc = c.get("securityContext", {})
+            for probe in PROBES:
+                if probe not in c:
+                    failures.append(f"{where}: no {probe}")
+            for kind in ("requests", "limits"):
+                for resource in ("cpu", "memory"):
+                    if resource not in c.get("resources", {}).get(kind, {}):
+                        failures.append(f"{where}: no {kind}.{resource}")
+            if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+                failures.append(f"{where}: may run as root")
+            uid = sc.get("runAsUser", pod_sc.get("runAsUser"))
+            if not isinstance(uid, int) or uid == 0:
+                failures.append(f"{where}: no numeric non-root runAsUser")
+            if sc.get("readOnlyRootFilesystem") is not True:
+                failures.append(f"{where}: root filesystem writable")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                failures.append(f"{where}: privilege escalation allowed")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+                failures.append(f"{where}: capabilities not all dropped")
+            seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+            if seccomp.get("type") != "RuntimeDefault":
+                failures.append(f"{where}: no RuntimeDefault seccomp profile")
+            if ":" not in c["image"] or c["image"].endswith(":latest"):
+                failures.append(f"{where}: image {c['image']} not pinned to a tag")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_every_service_port_is_named(combo, rendered):
+    for doc in rendered[combo]:
+        if doc["kind"] == "Service":
+            for port in doc["spec"]["ports"]:
+                assert port.get("name"), f"Service/{doc['metadata']['name']}: unnamed port"
+
+
+def terraform_secret_keys():
+    tf = load_hcl(DEPLOY / "terraform" / "main.tf")
+    for block in tf.get("resource", []):
+        for body in block.get("kubernetes_secret_v1", {}).values():
+            if "postgres-secret" in json.dumps(body["metadata"]):
+                return set(json.loads(json.dumps(body["data"])).keys())
+    raise AssertionError("terraform creates no postgres-secret")
+
+
+def secret_keys_read(docs):
+    """{secret name: keys the workloads read}, from secretKeyRef and from
+    `*_FILE` paths inside mounted Secret volumes."""
+    read = {}
+    for _, spec in pod_specs(docs):
+        volumes = {
+            v["name"]: v["secret"]["secretName"] for v in spec.get("volumes", []) if "secret" in v
+        }
+        for c in spec["containers"]:
+            mounts = {
+                m["mountPath"].rstrip("/") + "/": volumes[m["name"]]
+                for m in c.get("volumeMounts", [])
+                if m["name"] in volumes
+            }
+            for env in c.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    read.setdefault(ref["name"], set()).add(ref["key"])
+                for prefix, secret in mounts.items():
+                    if env.get("value", "").startswith(prefix):
+                        read.setdefault(secret, set()).add(env["value"][len(prefix):])
+    return read
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_secret_keys_match_what_the_deployments_read(combo, rendered):
+    docs = rendered[combo]
+    read = secret_keys_read(docs)
+    assert read, "no workload reads a Secret"
+    provided = {
+        d["metadata"]["name"]: set(d.get("data", {})) | set(d.get("stringData", {}))
+        for d in docs
+        if d["kind"] == "Secret"
+    }
+    for name, keys in read.items():
+        if name in provided:
+            have = provided[name]
+        else:
+            # Made outside the overlay: by Terraform (production).
+            assert name == "postgres-secret" and combo[0] == "production", name
+            have = terraform_secret_keys()
+        assert keys == have, f"{name}: read {sorted(keys)}, provided {sorted(have)}"
+    if combo[0] == "production":
+        assert not any(d["kind"] == "Secret" for d in docs), "production renders a Secret"
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=combo_id)
+def test_the_seed_s_database_and_replicas(combo, rendered):
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in rendered[combo]}
+    postgres = docs[("Deployment", "postgres")]["spec"]["template"]["spec"]
+    c = postgres["containers"][0]
+    assert c["image"].startswith("postgres:")
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["POSTGRES_USER"] and env["POSTGRES_DB"]
+    assert env["POSTGRES_PASSWORD_FILE"].endswith("/postgresql-password")
+    assert "pg_isready" in c["readinessProbe"]["exec"]["command"]
+    assert c["ports"][0]["containerPort"] == 5432
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "data")
+    assert mount["mountPath"] == "/var/lib/postgresql/data"
+    claim = next(v for v in postgres["volumes"] if v["name"] == "data")
+    pvc = docs[("PersistentVolumeClaim", claim["persistentVolumeClaim"]["claimName"])]
+    assert pvc["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert docs[("Deployment", "auth")]["spec"]["replicas"] == 2
+    for name in ("ocr", "llm"):
+        assert ("HorizontalPodAutoscaler", name) in docs
+    for name in ("auth", "ocr", "llm", "gateway", "postgres"):
+        assert ("ServiceAccount", name) in docs
+    assert ("NetworkPolicy", "default-deny") in docs
+    if combo[0] == "minikube":
+        gateway = docs[("Service", "gateway")]["spec"]
+        assert gateway["type"] == "LoadBalancer" and gateway["ports"][0]["port"] == 80
+
+
+@pytest.mark.parametrize("combo", [c for c in COMBINATIONS if c[1]], ids=combo_id)
+def test_istio_guards_the_edge(combo, rendered):
+    docs = rendered[combo]
+    kinds = {d["kind"] for d in docs}
+    if combo[1] == "istio":
+        assert {"HTTPRoute"} <= kinds and any(
+            d["kind"] == "Gateway" and d["apiVersion"].startswith("gateway.networking.k8s.io")
+            for d in docs
+        )
+    else:
+        assert "VirtualService" in kinds and any(
+            d["kind"] == "Gateway" and d["apiVersion"].startswith("networking.istio.io")
+            for d in docs
+        )
+    peer = next(d for d in docs if d["kind"] == "PeerAuthentication")
+    assert peer["spec"]["mtls"]["mode"] == "STRICT"
+    assert any(d["kind"] == "Telemetry" for d in docs)
+    request_authn = next(d for d in docs if d["kind"] == "RequestAuthentication")
+    rule = request_authn["spec"]["jwtRules"][0]
+    assert rule["jwksUri"].startswith("http://auth.scriptorium.svc")
+    policies = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
+    deny = next(p for p in policies if p["spec"].get("action") == "DENY")
+    assert "/auth/introspect" in json.dumps(deny)
+    allow = next(p for p in policies if p["spec"].get("action") == "ALLOW")
+    assert any("requestPrincipals" in json.dumps(r) for r in allow["spec"]["rules"])
+    namespace = next(d for d in docs if d["kind"] == "Namespace")
+    assert namespace["metadata"]["labels"]["istio-injection"] == "enabled"
