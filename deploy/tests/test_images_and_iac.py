@@ -128,6 +128,7 @@ def test_compose_publishes_only_the_gateway():
     published = {name for name, s in services.items() if s.get("ports") and not s.get("profiles")}
     assert published == {"gateway"}
     assert services["auth"]["deploy"]["replicas"] == 2
+    assert "auth,web" in services["console"]["command"]
     assert services["postgres"]["image"].startswith("postgres:")
     assert "pg_isready" in " ".join(services["postgres"]["healthcheck"]["test"])
     assert {"otel-collector", "jaeger"} <= {

@@ -228,8 +228,10 @@ def test_the_seed_s_database_and_replicas(combo, rendered):
     assert docs[("Deployment", "auth")]["spec"]["replicas"] == 2
     for name in ("ocr", "llm"):
         assert ("HorizontalPodAutoscaler", name) in docs
-    for name in ("auth", "ocr", "llm", "gateway", "postgres"):
+    for name in ("auth", "console", "ocr", "llm", "gateway", "postgres"):
         assert ("ServiceAccount", name) in docs
+    # The console's sessions are in memory: one replica.
+    assert docs[("Deployment", "console")]["spec"]["replicas"] == 1
     assert ("NetworkPolicy", "default-deny") in docs
     if combo[0] == "minikube":
         gateway = docs[("Service", "gateway")]["spec"]

@@ -73,6 +73,8 @@ async fn wait_for(client: &reqwest::Client, url: &str) {
 fn nginx_conf(dir: &Path, port: u16, auth: u16, ocr: u16, llm: u16) -> String {
     let gateway = TEMPLATE
         .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))
+        // The auth process runs the console too.
+        .replace("${CONSOLE_UPSTREAM}", &format!("127.0.0.1:{auth}"))
         .replace("${OCR_UPSTREAM}", &format!("127.0.0.1:{ocr}"))
         .replace("${LLM_UPSTREAM}", &format!("127.0.0.1:{llm}"))
         .replace("${GATEWAY_PORT}", &format!("127.0.0.1:{port}"))
