@@ -36,12 +36,14 @@ pub fn with_middleware(router: Router, cfg: &ServerConfig) -> Router {
                 .get(REQUEST_ID)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            tracing::info_span!(
+            let span = tracing::info_span!(
                 "request",
                 method = %req.method(),
                 path = %req.uri().path(),
                 request_id = %id,
-            )
+            );
+            crate::telemetry::continue_trace(&span, req.headers());
+            span
         });
     router
         .layer(middleware::from_fn(crate::metrics::track))

@@ -83,7 +83,10 @@ impl Upstream {
     }
 
     fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
-        let rb = self.client.request(method, url);
+        let rb = self
+            .client
+            .request(method, url)
+            .headers(kit::telemetry::trace_headers());
         match &self.api_key {
             Some(k) => rb.bearer_auth(k.expose_secret()),
             None => rb,

@@ -91,6 +91,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(targets = %target, "starting");
             let app = Application::build(config, &target).await?;
             app.run_until(kit::server::shutdown_signal()).await?;
+            kit::telemetry::flush();
         }
         Command::Migrate => {
             auth::Auth::open(config.auth, 1).await?;

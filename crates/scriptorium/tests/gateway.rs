@@ -248,3 +248,76 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     assert_eq!(entry["uri"], "/auth/register");
     assert_eq!(entry["status"], 201);
 }
+
+/// A service process exports its request spans over OTLP/HTTP, in the
+/// trace its caller started (W3C `traceparent`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_are_exported_over_otlp_in_the_callers_trace() {
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().extend_from_slice(&body);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
+    let _auth = service(
+        "auth",
+        port,
+        &[
+            ("SCRIPTORIUM_AUTH__DATABASE_URL", db),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://{collector_addr}"),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
+            ("OTEL_SERVICE_NAME", "scriptorium-auth".into()),
+            ("RUST_LOG", "info".into()),
+        ],
+    );
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/.well-known/jwks.json");
+    wait_for(&client, &format!("http://127.0.0.1:{port}/readyz")).await;
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = client
+        .get(&url)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        {
+            let body = received.lock().unwrap();
+            if body.windows(16).any(|w| w == id.as_slice()) {
+                let name = b"scriptorium-auth";
+                assert!(
+                    body.windows(name.len()).any(|w| w == name),
+                    "the service's name"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no span of the caller's trace was exported"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -103,6 +103,7 @@ pub(crate) async fn complete(
     let r = state
         .http
         .post(format!("{api}/v1/chat/completions"))
+        .headers(kit::telemetry::trace_headers())
         .bearer_auth(token)
         .json(&body)
         .send()

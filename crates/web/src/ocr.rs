@@ -193,6 +193,7 @@ pub(crate) async fn upload(
     let sent = state
         .http
         .post(format!("{api}/v1/ocr/jobs"))
+        .headers(kit::telemetry::trace_headers())
         .query(&[("languages", language.as_str())])
         .bearer_auth(&token)
         .multipart(reqwest::multipart::Form::new().part("file", part))
@@ -244,6 +245,7 @@ async fn fetch(state: &WebState, token: &str, path: &str) -> Result<reqwest::Res
     state
         .http
         .get(format!("{api}{path}"))
+        .headers(kit::telemetry::trace_headers())
         .bearer_auth(token)
         .send()
         .await

@@ -1,5 +1,5 @@
 //! HTTP-backed key source and introspector, for services running apart from
-//! the auth service. The W3C `traceparent` header is not yet propagated here.
+//! the auth service. Calls carry the W3C `traceparent` of the current span.
 
 use async_trait::async_trait;
 use serde::Deserialize;
@@ -27,6 +27,7 @@ impl KeySource for RemoteJwks {
         let response = self
             .client
             .get(&self.url)
+            .headers(crate::telemetry::trace_headers())
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -67,6 +68,7 @@ impl Introspector for RemoteIntrospector {
         let answer: IntrospectionAnswer = self
             .client
             .post(&self.url)
+            .headers(crate::telemetry::trace_headers())
             .json(&serde_json::json!({ "token": key }))
             .send()
             .await
