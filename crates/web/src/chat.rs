@@ -15,7 +15,7 @@ use crate::settings::credentials;
 use crate::WebState;
 
 /// Longest message accepted from the form, in characters.
-pub(crate) const MAX_MESSAGE_CHARS: usize = 8_000;
+const MAX_MESSAGE_CHARS: usize = 8_000;
 
 fn show(
     state: &WebState,
@@ -45,9 +45,21 @@ pub(crate) async fn page(State(state): State<WebState>, headers: HeaderMap) -> R
 #[derive(Deserialize)]
 pub(crate) struct Message {
     #[serde(default)]
-    pub(crate) message: String,
+    message: String,
     #[serde(default)]
     pub(crate) csrf: String,
+}
+
+impl Message {
+    /// The message as sent to the model: trimmed, at most
+    /// `MAX_MESSAGE_CHARS` characters.
+    pub(crate) fn text(&self) -> String {
+        self.message
+            .trim()
+            .chars()
+            .take(MAX_MESSAGE_CHARS)
+            .collect()
+    }
 }
 
 /// Why the assistant gave no answer, as the page says it.
@@ -170,12 +182,7 @@ pub(crate) async fn send(
     let Some((_, token)) = credentials(&state, &ctx, &session).await else {
         return redirect("/login?next=%2Fchat");
     };
-    let message: String = form
-        .message
-        .trim()
-        .chars()
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
+    let message = form.text();
     if message.is_empty() {
         let extra = json!({ "error": i18n::t(v.lang, "chat.required") });
         return show(
@@ -188,17 +195,7 @@ pub(crate) async fn send(
     }
     match ask(&state, v.lang, &token, &session.chat, &message).await {
         Ok(reply) => {
-            let turns = [
-                ChatTurn {
-                    role: "user",
-                    content: message,
-                },
-                ChatTurn {
-                    role: "assistant",
-                    content: reply,
-                },
-            ];
-            state.sessions.push_chat(&session.id, turns);
+            state.sessions.push_exchange(&session.id, message, reply);
             let turns = current(&state, &session);
             show(&state, &v, StatusCode::OK, &turns, json!({}))
         }

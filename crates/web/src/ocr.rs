@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use crate::i18n::{self, Lang};
 use crate::pages::{checked, redirect, refused, render, visitor, Visitor};
-use crate::session::{ChatTurn, Session};
+use crate::session::Session;
 use crate::settings::credentials;
 use crate::WebState;
 
@@ -470,19 +470,7 @@ pub(crate) async fn ask(
     );
     match crate::chat::ask(&state, v.lang, &token, &session.chat, &message).await {
         Ok(reply) => {
-            state.sessions.push_chat(
-                &session.id,
-                [
-                    ChatTurn {
-                        role: "user",
-                        content: message,
-                    },
-                    ChatTurn {
-                        role: "assistant",
-                        content: reply,
-                    },
-                ],
-            );
+            state.sessions.push_exchange(&session.id, message, reply);
             redirect("/chat")
         }
         Err(failure) => crate::chat::failed(&state, &v, &session, failure, message),

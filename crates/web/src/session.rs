@@ -133,6 +133,23 @@ impl SessionStore {
         }
     }
 
+    /// A question and its answer, appended to the conversation.
+    pub fn push_exchange(&self, id: &str, question: String, answer: String) {
+        self.push_chat(
+            id,
+            [
+                ChatTurn {
+                    role: "user",
+                    content: question,
+                },
+                ChatTurn {
+                    role: "assistant",
+                    content: answer,
+                },
+            ],
+        );
+    }
+
     pub fn clear_chat(&self, id: &str) {
         if let Some(s) = self.inner.lock().expect("session lock").get_mut(id) {
             s.chat.clear();

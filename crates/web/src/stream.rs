@@ -16,10 +16,10 @@ use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 
-use crate::chat::{complete, Message, MAX_MESSAGE_CHARS};
+use crate::chat::{complete, Message};
 use crate::i18n;
 use crate::pages::{checked, visitor};
-use crate::session::{ChatTurn, SessionStore};
+use crate::session::SessionStore;
 use crate::settings::credentials;
 use crate::WebState;
 
@@ -63,19 +63,9 @@ impl Drop for Recorder {
         if answer.is_empty() {
             return;
         }
-        self.sessions.push_chat(
-            &self.session,
-            [
-                ChatTurn {
-                    role: "user",
-                    content: std::mem::take(&mut self.question),
-                },
-                ChatTurn {
-                    role: "assistant",
-                    content: answer.to_owned(),
-                },
-            ],
-        );
+        let question = std::mem::take(&mut self.question);
+        self.sessions
+            .push_exchange(&self.session, question, answer.to_owned());
     }
 }
 
@@ -174,12 +164,7 @@ pub(crate) async fn stream(
             &i18n::t(v.lang, "session.expired"),
         );
     };
-    let message: String = form
-        .message
-        .trim()
-        .chars()
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
+    let message = form.text();
     if message.is_empty() {
         return failure_event(
             StatusCode::UNPROCESSABLE_ENTITY,
