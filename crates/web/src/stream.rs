@@ -116,9 +116,7 @@ impl Relay {
                 }
             }
             match self.upstream.next().await {
-                Some(Ok(chunk)) => self
-                    .buffer
-                    .extend_from_slice(&chunk.to_vec().replace_crlf()),
+                Some(Ok(chunk)) => self.buffer.extend(without_cr(&chunk)),
                 Some(Err(e)) => {
                     tracing::warn!(error = %e, "the LLM stream broke off");
                     return Some(self.finish());
@@ -134,18 +132,9 @@ impl Relay {
     }
 }
 
-trait ReplaceCrlf {
-    fn replace_crlf(self) -> Vec<u8>;
-}
-
-impl ReplaceCrlf for Vec<u8> {
-    /// SSE allows CRLF line ends; events are split on LF LF.
-    fn replace_crlf(self) -> Vec<u8> {
-        if !self.contains(&b'\r') {
-            return self;
-        }
-        self.into_iter().filter(|b| *b != b'\r').collect()
-    }
+/// SSE allows CRLF line ends; events are split on LF LF, so CRs are dropped.
+fn without_cr(chunk: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    chunk.iter().copied().filter(|b| *b != b'\r')
 }
 
 pub(crate) async fn stream(
@@ -209,7 +198,7 @@ mod tests {
 
     #[test]
     fn crlf_events_split_like_lf_ones() {
-        let raw = b"data: x\r\n\r\n".to_vec().replace_crlf();
+        let raw: Vec<u8> = without_cr(b"data: x\r\n\r\n").collect();
         assert_eq!(raw, b"data: x\n\n");
     }
 }
