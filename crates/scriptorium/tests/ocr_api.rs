@@ -466,6 +466,25 @@ async fn jobs_report_progress_and_are_private() {
     assert!(cer(pages[0]["text"].as_str().unwrap(), ENGLISH) < 0.05);
     assert!(cer(pages[1]["text"].as_str().unwrap(), FRENCH) < 0.05);
 
+    // The finished document in other formats; an unknown one is refused.
+    let token = ocr.token.clone();
+    let app = &ocr.app;
+    let result = |format: &str| {
+        let path = format!("{location}/result?format={format}");
+        let token = token.clone();
+        async move { app.get_auth(&path, &token).await }
+    };
+    let hocr = result("hocr").await.text().await.unwrap();
+    assert_eq!(
+        hocr.matches("class='ocr_page'").count() + hocr.matches("class=\"ocr_page\"").count(),
+        2
+    );
+    let text = result("text").await.text().await.unwrap();
+    assert!(cer(text.split('\u{c}').next().unwrap(), ENGLISH) < 0.05);
+    let r = result("docx").await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
     // Private: another user, and a made-up id, get 404.
     let other = ocr.app.signed_up("someone-else").await;
     let r = ocr
@@ -476,6 +495,11 @@ async fn jobs_report_progress_and_are_private() {
     let r = ocr
         .app
         .get_auth("/v1/ocr/jobs/0123456789abcdef", &ocr.token)
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = ocr
+        .app
+        .get_auth("/v1/ocr/jobs/0123456789abcdef/result", &ocr.token)
         .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
