@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds llama.cpp's own `llama-server`, the reference for bench/llm.sh, into
-# target/bench/llama-server. The llama-cpp-sys-2 crate vendors llama.cpp
+# Builds llama.cpp's own `llama-server`, the reference for bench/llm.sh, and
+# its batched benchmark `llama-batched-bench` (the engine alone, no server)
+# into target/bench/. The llama-cpp-sys-2 crate vendors llama.cpp
 # without tools/server, so the server comes from the complete llama.cpp tree
 # inside the llama-cpp-python source distribution on PyPI (sha256-checked),
 # built the way llama.cpp builds it by default (Release, GGML_NATIVE, OpenMP).
@@ -9,7 +10,7 @@ cd "$(dirname "$0")/.."
 VERSION=0.3.36
 SHA256=832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 OUT=target/bench
-if [ -x "$OUT/llama-server" ]; then exit 0; fi
+if [ -x "$OUT/llama-server" ] && [ -x "$OUT/llama-batched-bench" ]; then exit 0; fi
 mkdir -p "$OUT"
 if [ ! -d "$OUT/llama.cpp" ]; then
   tmp=$(mktemp -d)
@@ -22,6 +23,6 @@ fi
 cmake -S "$OUT/llama.cpp" -B "$OUT/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release \
   -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
-cmake --build "$OUT/llama.cpp/build" --target llama-server -j "$(nproc)" >/dev/null
-cp "$OUT/llama.cpp/build/bin/llama-server" "$OUT/llama-server"
-echo "built $OUT/llama-server" >&2
+cmake --build "$OUT/llama.cpp/build" --target llama-server llama-batched-bench -j "$(nproc)" >/dev/null
+cp "$OUT/llama.cpp/build/bin/llama-server" "$OUT/llama.cpp/build/bin/llama-batched-bench" "$OUT/"
+echo "built $OUT/llama-server and $OUT/llama-batched-bench" >&2

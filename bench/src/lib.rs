@@ -72,7 +72,10 @@ pub async fn start_targets(
         ])
         .env("SCRIPTORIUM_AUTH__DATABASE_URL", db)
         .env("SCRIPTORIUM_AUTH__THROTTLE__REGISTER_PER_IP", "100000")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .spawn()

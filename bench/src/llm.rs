@@ -22,6 +22,10 @@ struct Args {
     server: String,
     #[arg(long, default_value = "target/bench/llama-server")]
     llama_server: String,
+    /// llama.cpp's batched benchmark: the engine alone, every prompt in one
+    /// batch, no server. The ceiling either server can reach.
+    #[arg(long, default_value = "target/bench/llama-batched-bench")]
+    batched_bench: String,
     #[arg(long, default_value = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")]
     model: String,
     /// Decode threads for both servers; default: every core.
@@ -36,9 +40,14 @@ struct Args {
     tokens: u32,
     #[arg(long, default_value = "1,2,4,8")]
     clients: String,
-    /// Requests each client sends, one after another, per level.
+    /// Requests each client sends, one after another, per turn.
     #[arg(long, default_value_t = 2)]
     rounds: usize,
+    /// Turns per level: the two servers take turns this many times and
+    /// their figures are pooled, so a slow spell on a shared machine falls
+    /// on both rather than on one.
+    #[arg(long, default_value_t = 3)]
+    turns: usize,
 }
 
 const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
@@ -144,7 +153,33 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
-async fn level(t: &Target, clients: usize, rounds: usize, tokens: u32) -> anyhow::Result<Row> {
+impl Sample {
+    fn absorb(&mut self, other: Sample) {
+        self.ttft.extend(other.ttft);
+        self.itl.extend(other.itl);
+        self.tokens += other.tokens;
+        self.short += other.short;
+    }
+
+    /// The figures of pooled turns that took `wall` seconds in all.
+    fn row(mut self, wall: f64) -> Row {
+        Row {
+            tokens_per_sec: self.tokens as f64 / wall,
+            ttft: (pct(&mut self.ttft, 0.5), pct(&mut self.ttft, 0.99)),
+            itl: (pct(&mut self.itl, 0.5), pct(&mut self.itl, 0.99)),
+            short: self.short,
+        }
+    }
+}
+
+/// One turn: `clients` clients each sending `rounds` requests one after
+/// another. Returns what they saw and the wall-clock seconds it took.
+async fn turn(
+    t: &Target,
+    clients: usize,
+    rounds: usize,
+    tokens: u32,
+) -> anyhow::Result<(Sample, f64)> {
     // A fresh connection per request: llama-server closes a connection
     // after a streamed response, and a reused dead one fails the request.
     let client = reqwest::Client::builder()
@@ -173,19 +208,9 @@ async fn level(t: &Target, clients: usize, rounds: usize, tokens: u32) -> anyhow
         .collect();
     let mut all = Sample::default();
     for task in tasks {
-        let s = task.await??;
-        all.ttft.extend(s.ttft);
-        all.itl.extend(s.itl);
-        all.tokens += s.tokens;
-        all.short += s.short;
+        all.absorb(task.await??);
     }
-    let wall = started.elapsed().as_secs_f64();
-    Ok(Row {
-        tokens_per_sec: all.tokens as f64 / wall,
-        ttft: (pct(&mut all.ttft, 0.5), pct(&mut all.ttft, 0.99)),
-        itl: (pct(&mut all.itl, 0.5), pct(&mut all.itl, 0.99)),
-        short: all.short,
-    })
+    Ok((all, started.elapsed().as_secs_f64()))
 }
 
 struct Reference(Child);
@@ -213,7 +238,7 @@ async fn start_llama_server(a: &Args, threads: usize) -> anyhow::Result<(Referen
         ])
         .args(["-t", &t, "-tb", &t, "-np", &a.slots.to_string()])
         .args(["-c", &(a.slots * a.context_per_slot).to_string()])
-        .args(["-b", "512", "-ub", "512", "--kv-unified", "--no-webui"])
+        .args(["-b", "512", "-ub", "512", "--no-webui"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -233,6 +258,49 @@ async fn start_llama_server(a: &Args, threads: usize) -> anyhow::Result<(Referen
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Output tokens/s of `llama-batched-bench` for `clients` sequences with
+/// `prompt` prompt tokens and `tokens` output tokens each: llama.cpp's engine
+/// with no server, no HTTP and every prompt decoded in one batch.
+fn engine_alone(a: &Args, threads: usize, clients: usize, prompt: usize) -> anyhow::Result<f64> {
+    let t = threads.to_string();
+    let out = Command::new(&a.batched_bench)
+        .args(["-m", &a.model, "-t", &t, "-tb", &t])
+        .args(["-c", &(a.slots * a.context_per_slot).to_string()])
+        .args(["-b", "512", "-ub", "512"])
+        .args(["-npp", &prompt.to_string(), "-ntg", &a.tokens.to_string()])
+        .args(["-npl", &clients.to_string()])
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} (run bench/llama-server.sh)", a.batched_bench))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    // | PP | TG | B | N_KV | T_PP s | S_PP t/s | T_TG s | S_TG t/s | T s | S t/s |
+    for line in text.lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() >= 11 && cells[3] == clients.to_string() {
+            let total: f64 = cells[9].parse()?;
+            return Ok((clients as u64 * u64::from(a.tokens)) as f64 / total);
+        }
+    }
+    bail!("no result line from llama-batched-bench:\n{text}")
+}
+
+/// Prompt tokens of one benchmark prompt, counted by the service.
+async fn prompt_tokens(t: &Target) -> anyhow::Result<usize> {
+    let r: Value = reqwest::Client::new()
+        .post(format!("{}/v1/tokenize", t.base))
+        .bearer_auth(t.token.as_deref().unwrap_or_default())
+        .json(&json!({ "content": prompt(), "add_special": true }))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    r["tokens"]
+        .as_array()
+        .map(Vec::len)
+        .context("tokenize answer without tokens")
 }
 
 /// Read bandwidth in bytes/s: `threads` threads summing their share of a
@@ -309,15 +377,16 @@ async fn main() -> anyhow::Result<()> {
     ];
     // Warm both (page the weights in, first-call allocations).
     for t in &targets {
-        level(t, 1, 1, 8).await?;
+        turn(t, 1, 1, 8).await?;
     }
 
     println!(
-        "model {} ({:.0} MB), {threads} threads, {} slots, {} output tokens per request, {} requests per client per level",
+        "model {} ({:.0} MB), {threads} threads, {} slots, {} output tokens per request; per level the servers take {} turns each of {} requests per client",
         a.model,
         model_bytes as f64 / 1e6,
         a.slots,
         a.tokens,
+        a.turns,
         a.rounds
     );
     println!();
@@ -328,12 +397,19 @@ async fn main() -> anyhow::Result<()> {
         "|--------:|--------------|---------:|----------------:|------------:|------------:|-----------:|-----------:|"
     );
     let mut batch1 = None;
+    let mut ceilings = Vec::new();
     for &c in &levels {
-        let mut rows = Vec::new();
-        for t in &targets {
-            rows.push(level(t, c, a.rounds, a.tokens).await?);
+        let mut pooled: Vec<(Sample, f64)> = targets.iter().map(|_| Default::default()).collect();
+        for _ in 0..a.turns.max(1) {
+            for (t, (sample, wall)) in targets.iter().zip(&mut pooled) {
+                let (s, w) = turn(t, c, a.rounds, a.tokens).await?;
+                sample.absorb(s);
+                *wall += w;
+            }
         }
+        let rows: Vec<Row> = pooled.into_iter().map(|(s, w)| s.row(w)).collect();
         let reference = rows[1].tokens_per_sec;
+        ceilings.push((c, reference));
         for (t, r) in targets.iter().zip(&rows) {
             println!(
                 "| {c:>7} | {:<12} | {:>8.1} | {:>14.2}x | {:>11.0} | {:>11.0} | {:>10.1} | {:>10.1} |{}",
@@ -355,7 +431,21 @@ async fn main() -> anyhow::Result<()> {
             batch1 = Some(1.0 / rows[0].itl.0);
         }
     }
+    let prompt_len = prompt_tokens(&targets[0]).await?;
     drop(ours);
+    drop(_reference);
+    println!();
+    println!(
+        "engine alone (llama-batched-bench: {prompt_len} prompt tokens, {} output tokens per sequence, all prompts in one batch, no server):",
+        a.tokens
+    );
+    println!();
+    println!("| clients | output tokens/s | vs llama-server |");
+    println!("|--------:|----------------:|----------------:|");
+    for (c, reference) in ceilings {
+        let alone = engine_alone(&a, threads, c, prompt_len)?;
+        println!("| {c:>7} | {alone:>15.1} | {:>14.2}x |", alone / reference);
+    }
     let bw = bandwidth(threads);
     let bound = bw / model_bytes as f64;
     println!();

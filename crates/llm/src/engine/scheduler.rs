@@ -9,7 +9,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, TryRecvError};
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -22,6 +22,10 @@ use super::output::{Step, TextOutput};
 use super::{load, Event, Finish, Job, LoadedModel, Shared};
 use crate::api::Usage;
 use crate::config::LlmConfig;
+
+/// How long an idle engine waits, after the first request, for others
+/// arriving with it: a few milliseconds against a prompt step of hundreds.
+const BURST_WINDOW: Duration = Duration::from_millis(5);
 
 /// One sequence of the batch.
 struct Slot {
@@ -98,7 +102,10 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: Receiver<Job>, shared:
         .with_n_batch(batch_size)
         .with_n_ubatch(batch_size)
         .with_n_seq_max(slots_n as u32)
-        .with_kv_unified(true)
+        // A KV stream per sequence rather than one unified cache: a token
+        // attends over its own sequence's cells only, not over every
+        // slot's (llama-batched-bench here: 4 sequences, 10% faster steps).
+        .with_kv_unified(false)
         .with_n_threads(threads as i32)
         .with_n_threads_batch(threads as i32);
     let model = loaded.model.clone();
@@ -143,13 +150,23 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: Receiver<Job>, shared:
             }
         }
 
-        // Admit waiting requests into free slots; sleep when idle.
+        // Admit waiting requests into free slots; sleep when idle. Woken
+        // from idle, wait a moment for the rest of a burst, so that prompts
+        // arriving together are read in one batch rather than one alone and
+        // the others a whole prompt step later.
         let busy = slots.iter().filter(|s| s.active.is_some()).count();
         if busy == 0 {
             metrics.running(0);
             match rx.recv() {
                 Ok(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
                 Err(_) => break,
+            }
+            let until = Instant::now() + BURST_WINDOW;
+            while slots.iter().any(|s| s.active.is_none()) {
+                match rx.recv_deadline(until) {
+                    Ok(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                    Err(_) => break,
+                }
             }
         }
         while slots.iter().any(|s| s.active.is_none()) {
