@@ -15,6 +15,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(build-essential cmake pkg-config ca-certificates curl postgresql
   libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
   fonts-dejavu-core python3 python3-pip python3-venv chromium chromium-driver nginx)
+# Callers add their own (e.g. bench/ocr.sh: the tesseract command line).
+read -r -a extra <<< "${EXTRA_APT_PACKAGES:-}"
+APT_PACKAGES+=("${extra[@]}")
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

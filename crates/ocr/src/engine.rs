@@ -12,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::decode::Page;
 use crate::osd::{rotate_ccw, Osd};
+use crate::scale;
 use crate::tess::{Engine, TessError};
 
 /// What to do with one page.
@@ -27,6 +28,8 @@ pub struct PageJob {
     pub orientation: Option<f32>,
     /// Longest recognition time of one page.
     pub time_limit: Duration,
+    /// Read pages with large text at a smaller scale (`scale`).
+    pub rescale: bool,
 }
 
 /// Tesseract's answers for one page.
@@ -209,17 +212,25 @@ fn worker(
     }
 }
 
-#[tracing::instrument(skip_all, name = "tesseract", fields(w = page.width, h = page.height, langs = %job.languages))]
+#[tracing::instrument(skip_all, name = "tesseract", fields(w = page.width, h = page.height, langs = %job.languages, scale))]
 fn recognize(engine: &mut Engine, page: &Page, job: &PageJob) -> Result<Recognized, EngineError> {
     let start = Instant::now();
     // PSM 3 (fully automatic page segmentation) unless asked otherwise.
     let psm = job.psm.unwrap_or(3) as u32;
+    let original = (page.width, page.height);
+    let factor = job.rescale.then(|| scale::factor(page)).flatten();
+    if let Some(f) = factor {
+        tracing::Span::current().record("scale", f);
+    }
+    let shrunk = factor.map(|f| scale::shrink(page, f));
+    let page = shrunk.as_ref().unwrap_or(page);
+    let dpi = ((job.dpi as f32) * factor.unwrap_or(1.0)).round() as u32;
     engine
         .recognize(
             &page.gray,
             page.width,
             page.height,
-            job.dpi,
+            dpi.max(1),
             psm,
             job.time_limit,
         )
@@ -228,8 +239,13 @@ fn recognize(engine: &mut Engine, page: &Page, job: &PageJob) -> Result<Recogniz
             other => EngineError::Failed(other.to_string()),
         })?;
     let text = engine.text();
-    let tsv = engine.tsv(job.page_number);
-    let hocr = job.hocr.then(|| engine.hocr(job.page_number));
+    let mut tsv = engine.tsv(job.page_number);
+    let mut hocr = job.hocr.then(|| engine.hocr(job.page_number));
+    if let Some(f) = factor {
+        // Positions back in the page's own pixels.
+        tsv = scale::tsv(&tsv, 1.0 / f, original);
+        hocr = hocr.map(|h| scale::hocr(&h, 1.0 / f, original));
+    }
     let seconds = start.elapsed().as_secs_f64();
     metrics::counter!("ocr_pages_total").increment(1);
     metrics::histogram!("ocr_page_seconds").record(seconds);
@@ -240,7 +256,7 @@ fn recognize(engine: &mut Engine, page: &Page, job: &PageJob) -> Result<Recogniz
         mean_confidence: engine.mean_confidence(),
         seconds,
         rotation: 0,
-        width: page.width,
-        height: page.height,
+        width: original.0,
+        height: original.1,
     })
 }

@@ -12,6 +12,7 @@ pub mod osd;
 pub mod output;
 pub mod pdf;
 pub mod routes;
+pub mod scale;
 pub mod service;
 pub mod tess;
 pub mod tsv;

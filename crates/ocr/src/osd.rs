@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_int};
 use tesseract_sys as sys;
 
 use crate::decode::Page;
+use crate::scale;
 
 /// An engine loaded with the OSD model. Owned by one worker thread.
 pub struct Osd(*mut sys::TessBaseAPI);
@@ -45,7 +46,7 @@ impl Osd {
         // are halved first (a quarter of the work, same answer on text of
         // any readable size).
         if page.width > 1600 && page.height > 1600 {
-            let half = halve(page);
+            let half = scale::shrink(page, 0.5);
             return self.detect_exact(&half, dpi / 2);
         }
         self.detect_exact(page, dpi)
@@ -75,28 +76,6 @@ impl Osd {
         // SAFETY: clears the image set above.
         unsafe { sys::TessBaseAPIClear(self.0) };
         (found != 0).then_some((degrees.rem_euclid(360) as u32, confidence))
-    }
-}
-
-/// Half the width and height, each output pixel the mean of a 2x2 block.
-fn halve(page: &Page) -> Page {
-    let (w, h) = (page.width as usize / 2, page.height as usize / 2);
-    let src_w = page.width as usize;
-    let mut gray = Vec::with_capacity(w * h);
-    for y in 0..h {
-        let (r0, r1) = (2 * y * src_w, (2 * y + 1) * src_w);
-        for x in 0..w {
-            let sum = u32::from(page.gray[r0 + 2 * x])
-                + u32::from(page.gray[r0 + 2 * x + 1])
-                + u32::from(page.gray[r1 + 2 * x])
-                + u32::from(page.gray[r1 + 2 * x + 1]);
-            gray.push((sum / 4) as u8);
-        }
-    }
-    Page {
-        width: w as u32,
-        height: h as u32,
-        gray,
     }
 }
 
@@ -153,18 +132,6 @@ mod tests {
             height: 2,
             gray: vec![1, 2, 3, 4, 5, 6],
         }
-    }
-
-    #[test]
-    fn halving_averages_blocks() {
-        let p = Page {
-            width: 4,
-            height: 2,
-            gray: vec![0, 2, 10, 10, 4, 6, 20, 20],
-        };
-        let h = halve(&p);
-        assert_eq!((h.width, h.height), (2, 1));
-        assert_eq!(h.gray, vec![3, 15]);
     }
 
     #[test]

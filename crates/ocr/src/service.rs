@@ -316,6 +316,7 @@ impl Ocr {
                     .orientation
                     .then_some(self.config.orientation_min_confidence),
                 time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
+                rescale: self.config.rescale_large_text,
             };
             async move {
                 let mut result = PageResult {

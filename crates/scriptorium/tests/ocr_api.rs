@@ -624,3 +624,84 @@ async fn webp_bmp_gif_and_page_and_time_limits() {
     let r = ocr.raw(encode(&img, ImageFormat::Png), "image/png").await;
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+/// Every word of a JSON answer: its text and its box.
+fn words_of(doc: &Value) -> Vec<(String, Vec<i64>)> {
+    doc["pages"][0]["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|b| b["lines"].as_array().unwrap())
+        .flat_map(|l| l["words"].as_array().unwrap())
+        .map(|w| {
+            let b = w["bbox"].as_array().unwrap();
+            let b = b.iter().map(|v| v.as_i64().unwrap()).collect();
+            (w["text"].as_str().unwrap().to_owned(), b)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_text_is_read_smaller_with_positions_in_page_pixels() {
+    // 12 pt at 300 dpi: lines about 50 px high, read at half scale.
+    let lines = fixtures::sentences(7, 10, 7);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let img = fixtures::render(&refs, 50.0);
+    let png = encode(&img, ImageFormat::Png);
+    let page = scriptorium_ocr_page(&img);
+    let factor = ocr::scale::factor(&page).expect("this page is read smaller");
+    assert!(factor <= 0.6, "{factor}");
+
+    let scaled = start(|_| {}).await;
+    let full = start(|c| c.ocr.rescale_large_text = false).await;
+    let a: Value = scaled
+        .multipart(png.clone(), "")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = full.multipart(png.clone(), "").await.json().await.unwrap();
+    let want = lines.join("\n");
+    for doc in [&a, &b] {
+        let e = cer(doc["text"].as_str().unwrap(), &want);
+        assert!(e < 0.02, "CER {e:.4}");
+        assert_eq!(doc["pages"][0]["width"], img.width());
+        assert_eq!(doc["pages"][0]["height"], img.height());
+    }
+    // The same words at the same places, give or take the pixels lost to
+    // the smaller scale.
+    let (wa, wb) = (words_of(&a), words_of(&b));
+    let tolerance = (2.0 / factor).ceil() as i64 + 2;
+    let mut matched = 0;
+    for (text, boxed) in &wb {
+        if let Some((_, other)) = wa.iter().find(|(t, o)| {
+            t == text && o.iter().zip(boxed).all(|(x, y)| (x - y).abs() <= tolerance)
+        }) {
+            assert_eq!(other.len(), 4);
+            matched += 1;
+        }
+    }
+    assert!(
+        matched * 10 >= wb.len() * 9,
+        "{matched} of {} words in place",
+        wb.len()
+    );
+
+    // hOCR speaks of the page's own size and resolution too.
+    let r = scaled.multipart(png, "?format=hocr").await;
+    let hocr = r.text().await.unwrap();
+    let page_box = format!("bbox 0 0 {} {}", img.width(), img.height());
+    assert!(
+        hocr.contains(&page_box),
+        "{}",
+        &hocr[hocr.find("<div class").unwrap_or(0)..][..300]
+    );
+}
+
+fn scriptorium_ocr_page(img: &GrayImage) -> ocr::decode::Page {
+    ocr::decode::Page {
+        width: img.width(),
+        height: img.height(),
+        gray: img.as_raw().clone(),
+    }
+}
