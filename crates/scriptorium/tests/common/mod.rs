@@ -56,6 +56,12 @@ pub fn test_config(db_url: &str) -> Config {
     // Tests register many users from one address.
     c.auth.throttle.register_per_ip = 10_000;
     c.auth.throttle.ip_max_failures = 10_000;
+    // A test binary runs as many tests at once as there are cores, each
+    // with its own engine. llama.cpp's threads spin at every barrier of a
+    // step, so two engines of two threads on two cores stall each other
+    // (in CI, one 100-token request ran past a minute); one thread each
+    // has no barriers and shares the cores.
+    c.llm.threads = Some(1);
     c
 }
 
