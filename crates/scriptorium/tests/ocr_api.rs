@@ -94,7 +94,9 @@ impl Ocr {
 async fn english_and_french_text_with_boxes_and_confidences() {
     let ocr = start(|_| {}).await;
     let img = render(&[ENGLISH, FRENCH]);
-    let r = ocr.multipart(encode(&img, ImageFormat::Png), "?orientation=none").await;
+    let r = ocr
+        .multipart(encode(&img, ImageFormat::Png), "?orientation=none")
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["languages"], "fra+eng");
