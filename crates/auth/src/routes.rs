@@ -58,7 +58,8 @@ where
     }
 }
 
-/// The auth routes, including the JWKS at its well-known path.
+/// The auth routes, including the JWKS at its well-known path, but not
+/// introspection (see [`introspection_router`]).
 pub fn router(state: AuthState) -> Router {
     Router::new()
         .route("/auth/register", post(register))
@@ -68,9 +69,17 @@ pub fn router(state: AuthState) -> Router {
         .route("/auth/me", get(me))
         .route("/auth/api-keys", post(create_api_key).get(list_api_keys))
         .route("/auth/api-keys/{id}", delete(revoke_api_key))
-        .route("/auth/introspect", post(introspect))
         .route("/.well-known/jwks.json", get(jwks))
         .route("/auth/.well-known/jwks.json", get(jwks))
+        .with_state(state)
+}
+
+/// `/auth/introspect`, for services in other processes. It answers without
+/// authentication, so it is mounted only where such services need it, and
+/// the gateway must not route it.
+pub fn introspection_router(state: AuthState) -> Router {
+    Router::new()
+        .route("/auth/introspect", post(introspect))
         .with_state(state)
 }
 
@@ -309,7 +318,7 @@ fn no_store<T: IntoResponse>(body: T) -> impl IntoResponse {
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Accounts, sessions and signing keys"),
          (name = "api-keys", description = "Keys for programs"),
-         (name = "internal", description = "For the other services; not routed by the gateway")),
+         (name = "internal", description = "For services in other processes: served only where one runs apart (not with `--target all`), never routed by the gateway")),
 )]
 pub struct ApiDoc;
 

@@ -51,6 +51,9 @@ impl Application {
                 verifier: local,
                 proxies: proxies.clone(),
             };
+            if targets.serves_introspection() {
+                router = router.merge(auth::introspection_router(state.clone()));
+            }
             router = router.merge(auth::router(state));
             let check = auth.clone();
             readiness.add("auth", move || {

@@ -45,6 +45,15 @@ impl Targets {
     pub fn contains(&self, s: Service) -> bool {
         self.0.contains(&s)
     }
+
+    /// Whether this process answers `/auth/introspect`: it runs auth while a
+    /// service that checks API keys (llm, ocr) runs elsewhere and asks over
+    /// HTTP. With all of them here (`all`) they ask in-process, and the
+    /// route, which answers anyone, is not mounted.
+    pub fn serves_introspection(&self) -> bool {
+        self.contains(Service::Auth)
+            && !(self.contains(Service::Llm) && self.contains(Service::Ocr))
+    }
 }
 
 impl FromStr for Targets {
@@ -93,5 +102,20 @@ mod tests {
         assert!(split.contains(Service::Ocr) && !split.contains(Service::Auth));
         assert!("auth,nope".parse::<Targets>().is_err());
         assert!("".parse::<Targets>().is_err());
+    }
+
+    #[test]
+    fn introspection_is_served_only_to_services_elsewhere() {
+        assert!(!Targets::all().serves_introspection());
+        assert!(!"auth,llm,ocr"
+            .parse::<Targets>()
+            .unwrap()
+            .serves_introspection());
+        assert!("auth".parse::<Targets>().unwrap().serves_introspection());
+        assert!("auth,ocr,web"
+            .parse::<Targets>()
+            .unwrap()
+            .serves_introspection());
+        assert!(!"ocr,llm".parse::<Targets>().unwrap().serves_introspection());
     }
 }

@@ -96,6 +96,9 @@ async fn only_valid_eddsa_tokens_pass() {
             ),
         ),
     ];
+    let mut early = claims(sub, "scriptorium", "scriptorium", 7200);
+    early["nbf"] = json!(kit::unix_now() + 3600);
+    rejected.push(("nbf an hour ahead", sign(&key, &kid, &early)));
     let stranger = new_key();
     rejected.push((
         "unknown key",
@@ -186,4 +189,55 @@ async fn remote_verifier_uses_jwks_and_introspection_over_http() {
         matches!(err, kit::token::VerifyError::Upstream(_)),
         "{err:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_audience_is_explained_without_internals() {
+    let key = new_key();
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn_with(&db, |c| {
+        c.auth.signing_key = Some(pem(&key).into());
+    })
+    .await;
+    let t = app.signed_up("olive").await;
+    let kid = jsonwebtoken::decode_header(t["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap();
+    let token = sign(
+        &key,
+        &kid,
+        &claims("someone", "another-service", "scriptorium", 300),
+    );
+    let r = app.get_auth("/auth/me", &token).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let body = r.text().await.unwrap();
+    assert!(!body.contains("InvalidAudience"), "{body}");
+    assert!(
+        body.contains("the token is not meant for this service"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+/// With every service in one process, nobody needs introspection over HTTP,
+/// and the route (which answers anyone) is not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_is_not_served_in_all_mode() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = "/nonexistent/model.gguf".into();
+    let app = TestApp::start_targets(config, &scriptorium::targets::Targets::all()).await;
+    let t = app.signed_up("pavel").await;
+    let body = json!({ "token": t["access_token"] });
+    let r = app.post("/auth/introspect", body).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = app
+        .client
+        .get(app.url("/auth/introspect"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    app.stop().await;
 }

@@ -1,4 +1,4 @@
-//! The verifier: signature, algorithm, `exp`, `iss` and `aud` for access
+//! The verifier: signature, algorithm, `exp`, `nbf`, `iss` and `aud` for access
 //! tokens; introspection for API keys. Keys are cached by `kid` and refetched
 //! when an unknown `kid` appears (at most once per `refetch_interval`).
 
@@ -52,19 +52,26 @@ pub struct Principal {
     pub credential: Credential,
 }
 
+/// Why a credential was refused. `Display` is what the client is told, in
+/// its own terms; the technical detail goes to the log where it is found.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error("missing bearer token")]
     Missing,
-    #[error("malformed token")]
+    #[error("the token is not valid")]
     Malformed,
-    #[error("unsupported token algorithm")]
+    #[error("the token is not valid")]
     Algorithm,
-    #[error("unknown signing key")]
+    #[error("the token is not valid")]
     UnknownKey,
-    #[error("token expired")]
+    #[error("the token has expired")]
     Expired,
-    #[error("invalid token: {0}")]
+    #[error("the token is not meant for this service")]
+    Audience,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    /// Any other failed check; the detail is for the log, not the client.
+    #[error("the token is not valid")]
     Invalid(String),
     #[error("invalid or revoked API key")]
     ApiKey,
@@ -75,10 +82,19 @@ pub enum VerifyError {
 impl From<VerifyError> for crate::Problem {
     fn from(e: VerifyError) -> Self {
         match e {
-            VerifyError::Upstream(_) => crate::Problem::unavailable(e.to_string(), 5),
+            VerifyError::Upstream(detail) => {
+                tracing::warn!(error = %detail, "the token service is unavailable");
+                crate::Problem::unavailable("the token service is unavailable", 5)
+            }
             _ => crate::Problem::unauthorized(e.to_string()),
         }
     }
+}
+
+/// Log why a token was refused, then refuse it.
+fn rejected(error: VerifyError, reason: &dyn std::fmt::Display) -> VerifyError {
+    tracing::info!(%reason, "access token rejected: {error}");
+    error
 }
 
 /// Where verification keys come from: the auth service in-process, or its
@@ -150,6 +166,8 @@ impl TokenVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = config.leeway_secs;
         validation.validate_exp = true;
+        // Checked when present; Scriptorium's own tokens carry none.
+        validation.validate_nbf = true;
         Self {
             config,
             validation,
@@ -207,18 +225,29 @@ impl TokenVerifier {
     }
 
     async fn verify_signed(&self, token: &str) -> Result<Principal, VerifyError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        use jsonwebtoken::errors::ErrorKind;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| rejected(VerifyError::Malformed, &e))?;
         if header.alg != Algorithm::EdDSA {
-            return Err(VerifyError::Algorithm);
+            let alg = format!("algorithm {:?}", header.alg);
+            return Err(rejected(VerifyError::Algorithm, &alg));
         }
-        let kid = header.kid.ok_or(VerifyError::UnknownKey)?;
-        let key = self.key(&kid).await?;
+        let kid = header
+            .kid
+            .ok_or_else(|| rejected(VerifyError::UnknownKey, &"no kid"))?;
+        let key = self.key(&kid).await.map_err(|e| match e {
+            VerifyError::UnknownKey => rejected(e, &format!("unknown kid {kid:?}")),
+            other => other,
+        })?;
         let data =
             jsonwebtoken::decode::<VerifiedClaims>(token, &key, &self.validation).map_err(|e| {
-                match e.kind() {
-                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => VerifyError::Expired,
+                let error = match e.kind() {
+                    ErrorKind::ExpiredSignature => VerifyError::Expired,
+                    ErrorKind::InvalidAudience => VerifyError::Audience,
+                    ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
                     other => VerifyError::Invalid(format!("{other:?}")),
-                }
+                };
+                rejected(error, &format!("{:?}", e.kind()))
             })?;
         let c = data.claims;
         Ok(Principal {
@@ -285,5 +314,121 @@ impl TokenVerifier {
             cache.insert(digest, (answer.clone(), Instant::now()));
         }
         answer.ok_or(VerifyError::ApiKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    /// A throwaway Ed25519 key (PKCS#8 DER) for these tests only, and the
+    /// `x` of its public half.
+    const TEST_PKCS8: [u8; 48] = [
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04,
+        0x20, 0x4a, 0xbb, 0xf0, 0xbf, 0x6a, 0x5c, 0xba, 0x25, 0xe1, 0x10, 0xad, 0x13, 0xe4, 0x4d,
+        0x60, 0x4e, 0x83, 0x5a, 0x42, 0xc8, 0x19, 0xb0, 0xaf, 0xd0, 0x39, 0xc8, 0x42, 0x48, 0x65,
+        0x3e, 0x97, 0x1b,
+    ];
+    const TEST_X: &str = "VyzYEzgg06-oDOHUtBoSkN88SFW7caA2q3Yggwj6KTQ";
+
+    struct OneKey;
+
+    #[async_trait]
+    impl KeySource for OneKey {
+        async fn jwks(&self) -> Result<JwkSet, VerifyError> {
+            Ok(JwkSet {
+                keys: vec![crate::token::Jwk {
+                    kty: "OKP".into(),
+                    crv: "Ed25519".into(),
+                    x: TEST_X.into(),
+                    kid: "test".into(),
+                    alg: Some("EdDSA".into()),
+                    use_: Some("sig".into()),
+                }],
+            })
+        }
+    }
+
+    struct NoApiKeys;
+
+    #[async_trait]
+    impl Introspector for NoApiKeys {
+        async fn api_key(&self, _: &str) -> Result<Option<Principal>, VerifyError> {
+            Ok(None)
+        }
+    }
+
+    fn verifier() -> TokenVerifier {
+        TokenVerifier::new(
+            VerifierConfig::default(),
+            Arc::new(OneKey),
+            Arc::new(NoApiKeys),
+        )
+    }
+
+    fn token(extra: serde_json::Value) -> String {
+        let now = crate::unix_now();
+        let mut claims = json!({ "iss": "scriptorium", "sub": "u1", "aud": ["scriptorium"],
+                                 "iat": now, "exp": now + 300, "jti": "j1", "name": "ada" });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some("test".into());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&TEST_PKCS8)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_signed_with_the_key_passes() {
+        let p = verifier().verify(&token(json!({}))).await.unwrap();
+        assert_eq!(p.username, "ada");
+    }
+
+    #[tokio::test]
+    async fn a_token_not_yet_valid_is_refused() {
+        let nbf = crate::unix_now() + 3600;
+        let err = verifier()
+            .verify(&token(json!({ "nbf": nbf })))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VerifyError::NotYetValid), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_past_nbf_is_accepted() {
+        let nbf = crate::unix_now() - 60;
+        assert!(verifier()
+            .verify(&token(json!({ "nbf": nbf })))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_client_is_told_of_a_wrong_audience_in_plain_words() {
+        let err = verifier()
+            .verify(&token(json!({ "aud": ["another-service"] })))
+            .await
+            .unwrap_err();
+        let problem = crate::Problem::from(err);
+        assert_eq!(
+            problem.detail.as_deref(),
+            Some("the token is not meant for this service")
+        );
+    }
+
+    #[test]
+    fn the_detail_of_an_invalid_token_is_not_shown() {
+        let err = VerifyError::Invalid("InvalidIssuer".into());
+        assert_eq!(err.to_string(), "the token is not valid");
+    }
+
+    #[test]
+    fn an_unavailable_token_service_is_not_described() {
+        let err = VerifyError::Upstream("connect error: http://auth:8080".into());
+        let problem = crate::Problem::from(err);
+        assert_eq!(problem.status, axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!problem.detail.unwrap().contains("auth:8080"));
     }
 }
