@@ -41,7 +41,10 @@ impl Auth {
     /// Validate and create an account (no rate limit: also used by the CLI).
     pub async fn create_user(&self, username: &str, password: &str) -> Result<UserRow, AuthError> {
         let (username, password) = self.validate(username, password)?;
-        if self.store.user_by_key(username.key()).await?.is_some() {
+        // A lookalike of a taken name is as taken as the name itself.
+        if self.store.user_by_key(username.key()).await?.is_some()
+            || self.store.skeleton_taken(username.skeleton()).await?
+        {
             return Err(AuthError::UsernameTaken);
         }
         let hash = self.hasher.hash(password.expose().to_owned()).await?;
@@ -53,11 +56,31 @@ impl Auth {
             created_at: kit::unix_now(),
             disabled_at: None,
         };
-        match self.store.insert_user(&user).await {
+        match self.store.insert_user(&user, username.skeleton()).await {
             Ok(()) => Ok(user),
             Err(e) if is_unique_violation(&e) => Err(AuthError::UsernameTaken),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Store the skeleton of accounts made before skeletons were stored. A
+    /// name that already looks like an older one keeps working but is left
+    /// without one (the older name's skeleton keeps new lookalikes out).
+    pub(crate) async fn backfill_skeletons(&self) -> Result<(), AuthError> {
+        for (id, username) in self.store.users_without_skeleton().await? {
+            match self
+                .store
+                .set_skeleton(&id, &Username::skeleton_of(&username))
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if is_unique_violation(&e) => {
+                    tracing::warn!(user_id = %id, %username, "this username looks like an older one")
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     fn validate(
@@ -82,6 +105,7 @@ impl Auth {
 
     /// The current account of an authenticated caller, read at most every
     /// `auth.user_cache_secs` (access tokens are valid for minutes anyway).
+    /// For answers only: sensitive operations use [`Auth::active_user`].
     pub async fn user(&self, id: &str) -> Result<UserRow, AuthError> {
         let ttl = std::time::Duration::from_secs(self.config.user_cache_secs);
         if let Ok(cache) = self.users.lock() {
@@ -91,19 +115,30 @@ impl Auth {
                 }
             }
         }
-        match self.store.user_by_id(id).await? {
-            Some(u) if u.disabled_at.is_none() => {
-                if !ttl.is_zero() {
-                    if let Ok(mut cache) = self.users.lock() {
-                        if cache.len() >= USER_CACHE_MAX {
-                            cache.clear();
-                        }
-                        cache.insert(id.to_owned(), (u.clone(), std::time::Instant::now()));
-                    }
+        let u = self.active_user(id).await?;
+        if !ttl.is_zero() {
+            if let Ok(mut cache) = self.users.lock() {
+                if cache.len() >= USER_CACHE_MAX {
+                    cache.clear();
                 }
-                Ok(u)
+                cache.insert(id.to_owned(), (u.clone(), std::time::Instant::now()));
             }
-            Some(_) => Err(AuthError::Disabled),
+        }
+        Ok(u)
+    }
+
+    /// The account as the database has it now, never from the cache: for
+    /// sensitive operations (creating credentials), so that a `users
+    /// disable` run in another process takes effect at once.
+    pub async fn active_user(&self, id: &str) -> Result<UserRow, AuthError> {
+        match self.store.user_by_id(id).await? {
+            Some(u) if u.disabled_at.is_none() => Ok(u),
+            Some(_) => {
+                if let Ok(mut cache) = self.users.lock() {
+                    cache.remove(id);
+                }
+                Err(AuthError::Disabled)
+            }
             None => Err(AuthError::NotFound),
         }
     }

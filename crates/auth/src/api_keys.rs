@@ -52,7 +52,7 @@ impl Auth {
         if !errors.is_empty() {
             return Err(AuthError::Validation(errors));
         }
-        self.user(&owner.user_id).await?;
+        self.active_user(&owner.user_id).await?;
         let minted = tokens::api_key();
         let row = ApiKeyRow {
             id: uuid::Uuid::now_v7().to_string(),

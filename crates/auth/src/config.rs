@@ -114,10 +114,14 @@ pub enum DatabaseUrlError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ThrottleConfig {
-    /// Failed logins on one account before it locks.
+    /// Failed logins on one account from one address before that address
+    /// is locked out of that account.
     pub account_max_failures: i64,
     /// Failed logins from one address before it locks.
     pub ip_max_failures: i64,
+    /// Failed logins on one account from all addresses together before the
+    /// account locks for everyone (guessing spread over many addresses).
+    pub account_wide_max_failures: i64,
     /// Failures older than this are forgotten.
     pub failure_window_secs: i64,
     /// First lockout; each further failure doubles it.
@@ -133,6 +137,7 @@ impl Default for ThrottleConfig {
         Self {
             account_max_failures: 5,
             ip_max_failures: 50,
+            account_wide_max_failures: 50,
             failure_window_secs: 3600,
             lockout_base_secs: 30,
             lockout_max_secs: 3600,

@@ -9,11 +9,14 @@ pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
 
 /// A valid username: 3-32 letters, digits, `.`, `_` or `-` after NFKC
-/// normalization. `key` is the case-folded form that uniqueness is checked on.
+/// normalization. `key` is the case-folded form that accounts are found by;
+/// `skeleton` is what the name looks like, which must be unique too, so that
+/// no name can pass for another (`аlice` in Cyrillic for `alice`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username {
     display: String,
     key: String,
+    skeleton: String,
 }
 
 impl Username {
@@ -36,7 +39,12 @@ impl Username {
             ));
         }
         let key = Self::key_of(&display);
-        Ok(Self { display, key })
+        let skeleton = Self::skeleton_of(&display);
+        Ok(Self {
+            display,
+            key,
+            skeleton,
+        })
     }
 
     /// The comparison key of any string: NFKC, lower case, NFKC again.
@@ -45,8 +53,32 @@ impl Username {
         first.to_lowercase().nfkc().collect()
     }
 
+    /// The look of a name, for lookalike detection: the comparison key,
+    /// decomposed (NFD) without its accents, so that they do not tell names
+    /// apart (`alicé` is `alice`); then the UTS #39 confusable skeleton
+    /// (Cyrillic `а` is Latin `a`, `0` is `O`), lower case (the skeleton
+    /// may map to capitals) and NFKC.
+    ///
+    /// Accents are the combining marks of canonical class 10 and up (marks
+    /// above and below, vowel points). Classes 1 to 9 (nukta, kana voicing,
+    /// virama) and spacing vowel signs (class 0) make other letters, and
+    /// stay: `か` and `が` are different names.
+    pub fn skeleton_of(raw: &str) -> String {
+        use unicode_normalization::char::canonical_combining_class;
+        let bare: String = Self::key_of(raw)
+            .nfd()
+            .filter(|c| canonical_combining_class(*c) < 10)
+            .collect();
+        let look: String = unicode_security::skeleton(&bare).collect();
+        look.to_lowercase().nfkc().collect()
+    }
+
     pub fn as_str(&self) -> &str {
         &self.display
+    }
+
+    pub fn skeleton(&self) -> &str {
+        &self.skeleton
     }
 
     pub fn key(&self) -> &str {
@@ -115,6 +147,55 @@ mod tests {
             Username::parse("élise").unwrap().key(),
             Username::parse("ÉLISE").unwrap().key()
         );
+    }
+
+    fn looks_alike(a: &str, b: &str) -> bool {
+        Username::parse(a).unwrap().skeleton() == Username::parse(b).unwrap().skeleton()
+    }
+
+    #[test]
+    fn cyrillic_a_looks_like_latin_a() {
+        assert!(looks_alike("\u{430}lice", "alice"));
+    }
+
+    #[test]
+    fn cyrillic_es_looks_like_latin_c() {
+        assert!(looks_alike("ali\u{441}e", "alice"));
+    }
+
+    #[test]
+    fn a_combining_accent_does_not_make_another_name() {
+        assert!(looks_alike("alice\u{301}", "alice"));
+        assert!(looks_alike("\u{E9}lise", "elise"));
+    }
+
+    #[test]
+    fn kana_voicing_marks_make_other_names() {
+        assert!(!looks_alike(
+            "\u{304B}\u{304F}\u{3044}",
+            "\u{304C}\u{304F}\u{3044}"
+        ));
+    }
+
+    #[test]
+    fn digits_that_look_like_letters_look_alike() {
+        assert!(looks_alike("b0b", "bob"));
+        assert!(looks_alike("Bob", "bob"));
+    }
+
+    #[test]
+    fn distinct_names_stay_distinct() {
+        assert!(!looks_alike("alice", "alicia"));
+        assert!(!looks_alike("bob", "rob"));
+        assert!(!looks_alike("anna", "hanna"));
+    }
+
+    #[test]
+    fn the_lookup_key_keeps_accents_and_scripts_apart() {
+        // Existing accounts are still found by their key.
+        let a = Username::parse("alice").unwrap();
+        assert_ne!(Username::parse("\u{430}lice").unwrap().key(), a.key());
+        assert_ne!(Username::parse("alice\u{301}").unwrap().key(), a.key());
     }
 
     #[test]

@@ -57,9 +57,15 @@ impl From<AuthError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "username-taken", "Username taken")
                     .detail("this username is taken")
             }
-            AuthError::InvalidCredentials | AuthError::Disabled => {
-                Problem::unauthorized("invalid username or password")
-            }
+            AuthError::InvalidCredentials => Problem::unauthorized("invalid username or password"),
+            // Only a caller holding a valid credential of the account gets
+            // here, so saying so tells a stranger nothing.
+            AuthError::Disabled => Problem::new(
+                StatusCode::FORBIDDEN,
+                "account-disabled",
+                "Account disabled",
+            )
+            .detail("this account is disabled"),
             AuthError::TooManyAttempts { retry_after } => Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too-many-attempts",

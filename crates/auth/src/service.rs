@@ -59,7 +59,8 @@ impl std::ops::Deref for Auth {
 }
 
 impl Auth {
-    /// Connect, migrate (under a lock), and load or create the signing keys.
+    /// Connect, migrate (under a lock), load or create the signing keys, and
+    /// fill in the username skeletons that older rows lack.
     /// `hash_threads` is this service's share of the core budget.
     pub async fn open(config: AuthConfig, hash_threads: usize) -> Result<Self, AuthError> {
         let url = config.connection_url().map_err(StoreError::from)?;
@@ -77,14 +78,16 @@ impl Auth {
             .await
             .map_err(|e| AuthError::Hash(crate::hashing::HashError::Failed(e.to_string())))??;
         let throttle = Throttle::new(store.clone(), config.throttle.clone());
-        Ok(Self(Arc::new(Inner {
+        let auth = Self(Arc::new(Inner {
             config,
             store,
             hasher,
             keys,
             throttle,
             users: Default::default(),
-        })))
+        }));
+        auth.backfill_skeletons().await?;
+        Ok(auth)
     }
 
     pub fn config(&self) -> &AuthConfig {

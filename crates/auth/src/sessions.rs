@@ -60,7 +60,7 @@ impl Auth {
                 return Err(AuthError::InvalidCredentials);
             }
         };
-        self.throttle.login_succeeded(&key).await?;
+        self.throttle.login_succeeded(&key, ctx.ip).await?;
         metrics::counter!("auth_logins_total", "outcome" => "success").increment(1);
         let session = self.start_family(&user, now).await?;
         self.audit(

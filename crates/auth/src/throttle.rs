@@ -1,5 +1,14 @@
-//! Brute-force policy: per-account and per-address lockouts with exponential
-//! backoff, and a registration rate per address.
+//! Brute-force policy, after OWASP's Authentication Cheat Sheet: lockouts
+//! with exponential backoff on three counters, and a registration rate per
+//! address.
+//!
+//! - account and address together (`account_max_failures`): guessing one
+//!   password from one place locks that place out of that account only, so
+//!   nobody can lock a user out by failing on their name from elsewhere;
+//! - address (`ip_max_failures`): one place trying many accounts;
+//! - account, from anywhere (`account_wide_max_failures`, much higher):
+//!   guessing spread over many addresses. This one locks the owner out too,
+//!   which is what it takes so many failures to reach.
 
 use std::net::IpAddr;
 
@@ -11,6 +20,12 @@ pub struct Throttle {
     cfg: ThrottleConfig,
 }
 
+/// Failures on one account from one address.
+pub fn account_ip_bucket(username_key: &str, ip: IpAddr) -> String {
+    format!("login:user_ip:{username_key}:{ip}")
+}
+
+/// Failures on one account from anywhere.
 pub fn account_bucket(username_key: &str) -> String {
     format!("login:user:{username_key}")
 }
@@ -45,9 +60,9 @@ impl Throttle {
         ip: IpAddr,
         now: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let user = account_bucket(username_key);
-        let ip = ip_bucket(ip);
-        self.store.locked_for(&[&user, &ip], now).await
+        let buckets = self.login_buckets(username_key, ip);
+        let names: Vec<&str> = buckets.iter().map(|(b, _)| b.as_str()).collect();
+        self.store.locked_for(&names, now).await
     }
 
     /// Count a failed login; returns the lock it caused, if any.
@@ -59,10 +74,7 @@ impl Throttle {
     ) -> Result<Option<i64>, StoreError> {
         let c = &self.cfg;
         let mut locked = None;
-        for (bucket, max) in [
-            (account_bucket(username_key), c.account_max_failures),
-            (ip_bucket(ip), c.ip_max_failures),
-        ] {
+        for (bucket, max) in self.login_buckets(username_key, ip) {
             let failures = self.store.bump(&bucket, now, c.failure_window_secs).await?;
             if let Some(secs) = lockout_secs(failures, max, c.lockout_base_secs, c.lockout_max_secs)
             {
@@ -73,8 +85,22 @@ impl Throttle {
         Ok(locked)
     }
 
-    pub async fn login_succeeded(&self, username_key: &str) -> Result<(), StoreError> {
-        self.store.clear(&account_bucket(username_key)).await
+    /// A correct password from `ip` forgives that address's failures on the
+    /// account. The account-wide count is left to expire with the failure
+    /// window: were it cleared too, every login of the owner would hand a
+    /// distributed guesser a fresh allowance.
+    pub async fn login_succeeded(&self, username_key: &str, ip: IpAddr) -> Result<(), StoreError> {
+        self.store.clear(&account_ip_bucket(username_key, ip)).await
+    }
+
+    /// The login counters with their limits.
+    fn login_buckets(&self, username_key: &str, ip: IpAddr) -> [(String, i64); 3] {
+        let c = &self.cfg;
+        [
+            (account_ip_bucket(username_key, ip), c.account_max_failures),
+            (ip_bucket(ip), c.ip_max_failures),
+            (account_bucket(username_key), c.account_wide_max_failures),
+        ]
     }
 
     /// Count a registration attempt; `Some(wait)` when over the rate.
@@ -100,7 +126,7 @@ impl Throttle {
 
 #[cfg(test)]
 mod tests {
-    use super::lockout_secs;
+    use super::*;
 
     #[test]
     fn lockout_doubles_and_caps() {
@@ -109,5 +135,18 @@ mod tests {
         assert_eq!(lockout_secs(6, 5, 30, 3600), Some(60));
         assert_eq!(lockout_secs(8, 5, 30, 3600), Some(240));
         assert_eq!(lockout_secs(100, 5, 30, 3600), Some(3600));
+    }
+
+    #[test]
+    fn the_account_and_address_bucket_names_both() {
+        let ip: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            account_ip_bucket("bob", ip),
+            "login:user_ip:bob:203.0.113.9"
+        );
+        assert_ne!(
+            account_ip_bucket("bob", ip),
+            account_ip_bucket("bob", "198.51.100.7".parse().unwrap())
+        );
     }
 }

@@ -465,6 +465,164 @@ async fn health_metrics_jwks_and_openapi(db: Db) {
     app.stop().await;
 }
 
+/// `scriptorium users disable` as another process runs it: a second auth
+/// service on the same database, so the server's user cache is not told.
+async fn disable_elsewhere(db: &TestDb, username: &str) {
+    let other = auth::Auth::open(common::test_config(&db.url).auth, 1)
+        .await
+        .unwrap();
+    assert!(other.disable_user(username).await.unwrap());
+}
+
+async fn a_disabled_account_cannot_create_api_keys(db: Db) {
+    let db = TestDb::new(db).await;
+    // A long cache: only a read from the database can notice the change.
+    let app = TestApp::spawn_with(&db, |c| c.auth.user_cache_secs = 600).await;
+    let t = app.signed_up("olga").await;
+    let access = t["access_token"].as_str().unwrap();
+    app.create_api_key(access, "before").await;
+    disable_elsewhere(&db, "olga").await;
+    let r = app
+        .client
+        .post(app.url("/auth/api-keys"))
+        .bearer_auth(access)
+        .json(&json!({ "name": "after" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let p = problem(r).await;
+    assert_eq!(
+        p["type"],
+        "https://scriptorium.dev/problems/account-disabled"
+    );
+    app.stop().await;
+}
+
+async fn a_disabled_accounts_api_keys_stop_at_once(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn_with(&db, |c| c.auth.user_cache_secs = 600).await;
+    let t = app.signed_up("pia").await;
+    let created = app
+        .create_api_key(t["access_token"].as_str().unwrap(), "k")
+        .await;
+    let secret = created["secret"].as_str().unwrap();
+    assert_eq!(
+        app.get_auth("/auth/me", secret).await.status(),
+        StatusCode::OK
+    );
+    disable_elsewhere(&db, "pia").await;
+    assert_eq!(
+        app.get_auth("/auth/me", secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
+
+/// A server behind a proxy on 127.0.0.1, so that `X-Forwarded-For` names
+/// the client.
+async fn behind_a_proxy(
+    db: &TestDb,
+    tweak: impl FnOnce(&mut scriptorium::configuration::Config),
+) -> TestApp {
+    TestApp::spawn_with(db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        tweak(c);
+    })
+    .await
+}
+
+async fn login_from(app: &TestApp, from: &str, username: &str, password: &str) -> StatusCode {
+    app.client
+        .post(app.url("/auth/login"))
+        .header("x-forwarded-for", from)
+        .json(&json!({ "username": username, "password": password }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+const ATTACKER: &str = "203.0.113.66";
+const OWNER: &str = "198.51.100.7";
+
+async fn failures_elsewhere_do_not_lock_the_owner_out(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = behind_a_proxy(&db, |_| {}).await;
+    app.signed_up("bob").await;
+    for _ in 0..5 {
+        let status = login_from(&app, ATTACKER, "bob", "wrong-password-x").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        login_from(&app, ATTACKER, "bob", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the guesser's address is locked out of bob"
+    );
+    assert_eq!(
+        login_from(&app, OWNER, "bob", PASSWORD).await,
+        StatusCode::OK,
+        "bob still logs in from his own address"
+    );
+    app.stop().await;
+}
+
+async fn guessing_from_many_addresses_locks_the_account(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = behind_a_proxy(&db, |c| c.auth.throttle.account_wide_max_failures = 4).await;
+    app.signed_up("cleo").await;
+    for i in 1..=4 {
+        let from = format!("203.0.113.{i}");
+        let status = login_from(&app, &from, "cleo", "wrong-password-x").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{from}");
+    }
+    assert_eq!(
+        login_from(&app, OWNER, "cleo", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked for every address"
+    );
+    app.stop().await;
+}
+
+async fn lookalikes_of_a_taken_name_are_taken(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn(&db).await;
+    assert_eq!(
+        app.register("alice", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    for lookalike in ["\u{430}lice", "ali\u{441}e", "alice\u{301}"] {
+        let r = app.register(lookalike, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{lookalike:?}");
+        let p = problem(r).await;
+        assert_eq!(p["type"], "https://scriptorium.dev/problems/username-taken");
+    }
+    assert_eq!(
+        app.register("alicia", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+    app.stop().await;
+}
+
+async fn older_accounts_get_their_skeleton_at_start_up(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn(&db).await;
+    // A row as written before skeletons were stored.
+    sqlx::query(
+        "INSERT INTO users (id, username, username_key, password_hash, created_at) \
+         VALUES ('legacy', 'zo\u{EB}', 'zo\u{EB}', 'x', 0)",
+    )
+    .execute(app.auth.store().pool())
+    .await
+    .unwrap();
+    auth::Auth::open(common::test_config(&db.url).auth, 1)
+        .await
+        .unwrap();
+    let r = app.register("zoe", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::CONFLICT, "zoe looks like zo\u{EB}");
+    app.stop().await;
+}
+
 both_backends!(
     register_201_then_409_in_any_case,
     register_422_with_field_errors,
@@ -479,4 +637,10 @@ both_backends!(
     api_keys_lifecycle,
     audit_log_never_holds_secrets,
     health_metrics_jwks_and_openapi,
+    a_disabled_account_cannot_create_api_keys,
+    a_disabled_accounts_api_keys_stop_at_once,
+    failures_elsewhere_do_not_lock_the_owner_out,
+    guessing_from_many_addresses_locks_the_account,
+    lookalikes_of_a_taken_name_are_taken,
+    older_accounts_get_their_skeleton_at_start_up,
 );

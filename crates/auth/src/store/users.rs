@@ -13,17 +13,54 @@ pub struct UserRow {
 const COLUMNS: &str = "id, username, username_key, password_hash, created_at, disabled_at";
 
 impl Store {
-    /// Insert a user; a taken username surfaces as a unique violation.
-    pub async fn insert_user(&self, user: &UserRow) -> Result<(), sqlx::Error> {
+    /// Insert a user with the skeleton of its name; a taken username or a
+    /// lookalike of one surfaces as a unique violation.
+    pub async fn insert_user(&self, user: &UserRow, skeleton: &str) -> Result<(), sqlx::Error> {
         sqlx::query(
-            "INSERT INTO users (id, username, username_key, password_hash, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO users (id, username, username_key, password_hash, created_at, \
+                                username_skeleton) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&user.id)
         .bind(&user.username)
         .bind(&user.username_key)
         .bind(&user.password_hash)
         .bind(user.created_at)
+        .bind(skeleton)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a user's name has this skeleton (looks like this).
+    pub async fn skeleton_taken(&self, skeleton: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM users WHERE username_skeleton = $1")
+                .bind(skeleton)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Users whose skeleton is not stored yet (created before it was), oldest
+    /// first: `(id, username)`.
+    pub async fn users_without_skeleton(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, username FROM users WHERE username_skeleton IS NULL \
+             ORDER BY created_at, id",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Store a user's skeleton; a unique violation when another name
+    /// already looks the same.
+    pub async fn set_skeleton(&self, id: &str, skeleton: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE users SET username_skeleton = $1 WHERE id = $2 AND username_skeleton IS NULL",
+        )
+        .bind(skeleton)
+        .bind(id)
         .execute(self.pool())
         .await?;
         Ok(())
