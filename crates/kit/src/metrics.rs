@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -43,20 +44,101 @@ pub async fn render() -> Response {
         .into_response()
 }
 
-/// Middleware counting requests and timing them by route template and status.
+/// A request method as a label: the standard methods by name, any other
+/// `other`. Methods are client input; one label value each would let
+/// clients grow `/metrics` without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
+/// Middleware counting requests and timing them by method, route template
+/// (`unmatched` for any path no route took: never the raw path) and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let start = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route),
+        ("status", status),
+    ];
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(start.elapsed().as_secs_f64());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::http::{Method, Request, StatusCode};
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    use super::method_label;
+    use crate::config::ServerConfig;
+
+    #[test]
+    fn standard_methods_are_labelled_by_name() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+    }
+
+    #[test]
+    fn invented_methods_are_labelled_other() {
+        let invented = Method::from_bytes(b"M0123456789").unwrap();
+        assert_eq!(method_label(&invented), "other");
+        let lower = Method::from_bytes(b"get").unwrap();
+        assert_eq!(method_label(&lower), "other");
+    }
+
+    async fn send(app: &Router, method: Method, path: &str) -> StatusCode {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(req).await.unwrap().status()
+    }
+
+    #[tokio::test]
+    async fn invented_methods_and_paths_do_not_grow_the_metrics() {
+        let handle = super::handle();
+        let router = Router::new().route("/healthz", get(|| async { "ok" }));
+        let app = crate::server::with_middleware(router, &ServerConfig::default());
+        send(&app, Method::GET, "/healthz").await;
+        let before = handle.render().len();
+        for i in 0..50 {
+            let method = Method::from_bytes(format!("M{i}{}", "7".repeat(200)).as_bytes()).unwrap();
+            send(&app, method, "/healthz").await;
+            send(&app, Method::GET, &format!("/no-such-page-{i}")).await;
+        }
+        let after = handle.render();
+        assert!(!after.contains("7777777"), "an invented method is a label");
+        assert!(!after.contains("no-such-page"), "a raw path is a label");
+        assert!(after.contains("method=\"other\""), "{after}");
+        assert!(
+            after.len() - before < 8_000,
+            "/metrics grew by {} bytes",
+            after.len() - before
+        );
+    }
 }

@@ -85,8 +85,20 @@ pub enum DecodeError {
     },
     #[error("more than {max} pages")]
     TooManyPages { max: usize },
-    #[error("the file is corrupt or truncated: {0}")]
+    /// What is wrong, in the user's terms; the decoder's own words (which
+    /// name library internals) go to the log only.
+    #[error("{0}")]
     Corrupt(String),
+}
+
+/// The detail of an image that its decoder refused.
+pub(crate) const UNDECODABLE: &str = "the image is damaged or truncated and could not be decoded";
+
+/// An image its decoder refused: logged with the decoder's error, told to
+/// the user as [`UNDECODABLE`].
+fn undecodable<E: std::fmt::Display>(e: E) -> DecodeError {
+    tracing::warn!(error = %e, "an uploaded image could not be decoded");
+    DecodeError::Corrupt(UNDECODABLE.into())
 }
 
 impl Limits {
@@ -136,9 +148,7 @@ pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> {
 
 fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Page, DecodeError> {
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
-    let (width, height) = reader
-        .into_dimensions()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let (width, height) = reader.into_dimensions().map_err(undecodable)?;
     limits.check(1, width, height)?;
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut guard = image::Limits::default();
@@ -147,9 +157,7 @@ fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<P
     // RGBA of the largest allowed page, plus slack for the decoder.
     guard.max_alloc = Some(limits.max_pixels.saturating_mul(4) + (64 << 20));
     reader.limits(guard);
-    let image = reader
-        .decode()
-        .map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    let image = reader.decode().map_err(undecodable)?;
     let gray = image.into_luma8();
     Ok(Page {
         width,
@@ -162,7 +170,7 @@ fn decode_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> 
     use tiff::decoder::{Decoder, DecodingResult};
     use tiff::ColorType;
 
-    let corrupt = |e: tiff::TiffError| DecodeError::Corrupt(e.to_string());
+    let corrupt = undecodable::<tiff::TiffError>;
     let mut tiff_limits = tiff::decoder::Limits::default();
     tiff_limits.decoding_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
     tiff_limits.intermediate_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
@@ -184,14 +192,16 @@ fn decode_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> 
             (ColorType::RGB(8), DecodingResult::U8(v)) => v.chunks_exact(3).map(luma).collect(),
             (ColorType::RGBA(8), DecodingResult::U8(v)) => v.chunks_exact(4).map(luma).collect(),
             (other, _) => {
-                return Err(DecodeError::Corrupt(format!(
-                    "unsupported TIFF pixel format {other:?}"
-                )))
+                tracing::warn!(color = ?other, "an uploaded TIFF has an unsupported pixel format");
+                return Err(DecodeError::Corrupt(
+                    "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
+                        .into(),
+                ));
             }
         };
         if gray.len() < px {
             return Err(DecodeError::Corrupt(
-                "TIFF page is shorter than its size".into(),
+                "the TIFF is damaged: a page is shorter than its size".into(),
             ));
         }
         pages.push(Page {
@@ -260,5 +270,12 @@ mod tests {
             decode(truncated, &LIMITS),
             Err(DecodeError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn a_truncated_image_is_said_in_the_users_terms() {
+        let bytes = png(300, 300);
+        let err = decode(&bytes[..bytes.len() / 2], &LIMITS).err().unwrap();
+        assert_eq!(err.to_string(), UNDECODABLE);
     }
 }

@@ -163,7 +163,10 @@ impl PdfReader {
 fn read(pdfium: &Pdfium, task: &Task) -> Result<Vec<PdfPage>, DecodeError> {
     let doc = pdfium
         .load_pdf_from_byte_slice(&task.bytes, None)
-        .map_err(|e| DecodeError::Corrupt(format!("PDF: {e}")))?;
+        .map_err(|e| {
+            tracing::warn!(error = %e, "PDFium could not load an uploaded PDF");
+            DecodeError::Corrupt(DAMAGED.into())
+        })?;
     let pages = doc.pages();
     let count = pages.len() as usize;
     if count == 0 {
@@ -180,9 +183,7 @@ fn read(pdfium: &Pdfium, task: &Task) -> Result<Vec<PdfPage>, DecodeError> {
         let page = match pages.get(index as u16) {
             Ok(p) => p,
             Err(e) => {
-                out.push(PdfPage::Failed {
-                    error: format!("page {}: {e}", index + 1),
-                });
+                out.push(page_failed(index, "read", &e));
                 continue;
             }
         };
@@ -214,10 +215,21 @@ fn read(pdfium: &Pdfium, task: &Task) -> Result<Vec<PdfPage>, DecodeError> {
                     gray: gray.into_raw(),
                 }));
             }
-            Err(e) => out.push(PdfPage::Failed {
-                error: format!("page {}: {e}", index + 1),
-            }),
+            Err(e) => out.push(page_failed(index, "rendered", &e)),
         }
     }
     Ok(out)
+}
+
+/// The detail of a PDF that PDFium could not open.
+const DAMAGED: &str = "the PDF is damaged or is not a PDF";
+
+/// A page PDFium could not read or render: logged with PDFium's error,
+/// told to the user by its number only.
+fn page_failed(index: usize, what: &str, e: &PdfiumError) -> PdfPage {
+    let page = index + 1;
+    tracing::warn!(page, error = %e, "PDFium could not handle a page");
+    PdfPage::Failed {
+        error: format!("page {page} could not be {what}"),
+    }
 }

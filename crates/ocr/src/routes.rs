@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, Multipart, Path, Query, Request, State};
-use axum::http::header::{CONTENT_TYPE, LOCATION};
-use axum::http::StatusCode;
+use axum::http::header::{
+    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -190,9 +192,13 @@ async fn recognize(
     Ok(rendered(&doc, opts.format))
 }
 
+/// The Content-Security-Policy of every output: a browser that opens one
+/// (hOCR is XHTML) runs no script of it and loads nothing.
+const OUTPUT_POLICY: &str = "default-src 'none'; sandbox";
+
 /// A document in the requested output format.
 fn rendered(doc: &Document, format: OutputFormat) -> Response {
-    match format {
+    let mut res = match format {
         OutputFormat::Json => Json(doc).into_response(),
         OutputFormat::Text => (
             [(CONTENT_TYPE, "text/plain; charset=utf-8")],
@@ -200,7 +206,13 @@ fn rendered(doc: &Document, format: OutputFormat) -> Response {
         )
             .into_response(),
         OutputFormat::Hocr => (
-            [(CONTENT_TYPE, "application/xhtml+xml; charset=utf-8")],
+            [
+                (CONTENT_TYPE, "application/xhtml+xml; charset=utf-8"),
+                (
+                    CONTENT_DISPOSITION,
+                    "attachment; filename=\"ocr.hocr.html\"",
+                ),
+            ],
             output::hocr(doc),
         )
             .into_response(),
@@ -209,7 +221,14 @@ fn rendered(doc: &Document, format: OutputFormat) -> Response {
             output::tsv(doc),
         )
             .into_response(),
-    }
+    };
+    let h = res.headers_mut();
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(OUTPUT_POLICY),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    res
 }
 
 #[utoipa::path(post, path = "/v1/ocr/jobs", tag = "ocr", security(("bearer" = [])), params(OcrParams),

@@ -129,12 +129,14 @@ impl Application {
                 (targets.contains(Service::Llm) || targets.contains(Service::Ocr))
                     .then(|| format!("http://{addr}"))
             });
+            let listening = listener.local_addr().context("the listener's address")?;
             router = router.merge(web::router(web::WebState::new(
                 auth,
                 verifier.clone(),
                 &config.web,
                 proxies.clone(),
                 api,
+                listening,
             )));
         }
 

@@ -134,6 +134,19 @@ async fn english_and_french_text_with_boxes_and_confidences() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hocr_is_a_sandboxed_attachment() {
+    let ocr = start(|_| {}).await;
+    let png = encode(&render(&[ENGLISH]), ImageFormat::Png);
+    let r = ocr.multipart(png, "?format=hocr&orientation=none").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers();
+    assert_eq!(h["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    let disposition = h["content-disposition"].to_str().unwrap();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_hocr_tsv_jpeg_and_two_page_tiff() {
     let ocr = start(|_| {}).await;
     let one = render(&[ENGLISH]);
@@ -421,6 +434,36 @@ async fn pdfs_born_digital_scanned_mixed_and_broken() {
         .raw(fixtures::pdf(&[born_digital(&typed)]), "application/pdf")
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_uploads_are_described_without_library_internals() {
+    let ocr = start(|c| {
+        c.ocr.pdfium_library = Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../vendor/pdfium/libpdfium.so"
+            )
+            .into(),
+        );
+    })
+    .await;
+    let mut pdf = fixtures::pdf(&[born_digital(&[ENGLISH])]);
+    pdf.truncate(60);
+    let mut png = encode(&render(&[ENGLISH]), ImageFormat::Png);
+    png.truncate(png.len() / 2);
+    for (bytes, said) in [
+        (pdf, "the PDF is damaged or is not a PDF"),
+        (
+            png,
+            "the image is damaged or truncated and could not be decoded",
+        ),
+    ] {
+        let r = ocr.raw(bytes, "application/octet-stream").await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["detail"], said);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,6 +218,64 @@ async fn forged_posts_are_refused_and_french_is_spoken() {
     app.stop().await;
 }
 
+/// Where a redirect goes; it must have a `Location`.
+fn location(r: &reqwest::Response) -> &str {
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let value = r.headers().get("location").expect("a Location");
+    value.to_str().expect("a visible-ASCII Location")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_language_switch_never_redirects_off_site() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let c = browser();
+    // Browsers drop a tab: `/\t/evil.example` is `//evil.example` to
+    // them. A vertical tab used to give a 303 without a Location.
+    for next in ["%2F%09%2Fevil.example", "%2F%0B%2Fevil.example"] {
+        let r = c
+            .get(app.url(&format!("/lang/en?next={next}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(location(&r), "/home", "{next}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_never_redirects_off_site() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let c = signed_in(&app, "ines", "/home").await;
+    for next in ["/\t/evil.example", "/\x0b/evil.example"] {
+        // Each sign-in is a new session with its own form token.
+        let (_, html) = page(&c, &app, "/home").await;
+        let token = csrf(&html);
+        let r = post(
+            &c,
+            &app,
+            "/login",
+            &[
+                ("username", "ines"),
+                ("password", PASSWORD),
+                ("csrf", &token),
+                ("next", next),
+            ],
+        )
+        .await;
+        assert_eq!(location(&r), "/home", "{next:?}");
+    }
+    // Already signed in, the login page sends on at once.
+    let r = c
+        .get(app.url("/login?next=%2F%0B%2Fevil.example"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), "/home");
+    app.stop().await;
+}
+
 fn between<'a>(html: &'a str, start: &str, end: &str) -> &'a str {
     let i = html
         .find(start)
@@ -311,6 +369,32 @@ async fn api_keys_from_the_settings_page() {
     // Without the form's token, nothing is created.
     let r = post(&c, &app, "/settings/keys", &[("name", "sneaky")]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_examples_ignore_the_host_header() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let c = signed_in(&app, "hal", "/settings").await;
+    let (_, html) = page(&c, &app, "/settings").await;
+    let r = c
+        .post(app.url("/settings/keys"))
+        .header("host", "evil.example")
+        .form(&[("name", "laptop"), ("days", ""), ("csrf", &csrf(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let html = r.text().await.unwrap();
+    assert!(
+        !html.contains("evil.example"),
+        "the Host header is in the page"
+    );
+    // `web.public_url` is unset: the listener's own address (the page
+    // escapes the slashes of `http://`).
+    let listener = app.addr.strip_prefix("http://").unwrap();
+    assert!(html.contains(&format!("{listener}/auth/me")), "{html}");
     app.stop().await;
 }
 
@@ -520,7 +604,13 @@ async fn the_documents_page_reads_an_upload_with_the_users_token() {
         .unwrap()
         .starts_with("attachment"));
     assert!(r.text().await.unwrap().contains("Revenue"));
-    let hocr = get("hocr").await.unwrap().text().await.unwrap();
+    let r = get("hocr").await.unwrap();
+    assert_eq!(
+        r.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let hocr = r.text().await.unwrap();
     assert!(hocr.contains("ocrx_word") && hocr.contains("Quarterly"));
     let json: serde_json::Value = get("json").await.unwrap().json().await.unwrap();
     assert_eq!(json["pages"][0]["page"], 1);

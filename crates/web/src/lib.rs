@@ -7,12 +7,14 @@
 
 mod chat;
 pub mod i18n;
+mod next;
 mod ocr;
 mod pages;
 pub mod session;
 mod settings;
 mod stream;
 
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +39,8 @@ pub struct WebState {
     pub api: Option<String>,
     pub http: reqwest::Client,
     pub chat_max_tokens: u32,
+    /// Base URL of the API examples (`web.public_url`, no trailing `/`).
+    pub public_url: String,
     /// Uploaded images, for drawing the words over them.
     sources: ocr::Sources,
 }
@@ -62,6 +66,11 @@ pub struct WebConfig {
     pub api_url: Option<String>,
     /// Longest answer of the assistant page, in tokens.
     pub chat_max_tokens: u32,
+    /// The address users reach the API at, shown in the examples of the
+    /// settings page (e.g. `https://scriptorium.example.org`); unset: this
+    /// process's listener (`http://127.0.0.1:8080` for the default bind).
+    /// Never taken from the request's `Host` header, which anyone can set.
+    pub public_url: Option<String>,
 }
 
 impl Default for WebConfig {
@@ -72,6 +81,7 @@ impl Default for WebConfig {
             session_absolute_secs: 12 * 3600,
             api_url: None,
             chat_max_tokens: 400,
+            public_url: None,
         }
     }
 }
@@ -83,6 +93,7 @@ impl WebState {
         config: &WebConfig,
         proxies: TrustedProxies,
         api: Option<String>,
+        listening: SocketAddr,
     ) -> Self {
         let mut env = Environment::new();
         for (name, source) in [
@@ -115,7 +126,51 @@ impl WebState {
                 .build()
                 .expect("an HTTP client without custom TLS builds"),
             chat_max_tokens: config.chat_max_tokens,
+            public_url: public_url(config, listening),
             sources: ocr::Sources::default(),
         }
+    }
+}
+
+/// `web.public_url`, or the listener's own address (loopback for an
+/// unspecified bind), over HTTPS when cookies are marked Secure.
+fn public_url(config: &WebConfig, mut listening: SocketAddr) -> String {
+    if let Some(url) = &config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    if listening.ip().is_unspecified() {
+        listening.set_ip(match listening {
+            SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let scheme = if config.secure_cookies {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{listening}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{public_url, WebConfig};
+
+    #[test]
+    fn the_public_url_is_the_configured_one() {
+        let config = WebConfig {
+            public_url: Some("https://scriptorium.example.org/".into()),
+            ..WebConfig::default()
+        };
+        let url = public_url(&config, "0.0.0.0:8080".parse().unwrap());
+        assert_eq!(url, "https://scriptorium.example.org");
+    }
+
+    #[test]
+    fn the_public_url_defaults_to_the_listener_on_loopback() {
+        let url = public_url(&WebConfig::default(), "0.0.0.0:9000".parse().unwrap());
+        assert_eq!(url, "http://127.0.0.1:9000");
+        let url = public_url(&WebConfig::default(), "[::]:9000".parse().unwrap());
+        assert_eq!(url, "http://[::1]:9000");
     }
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Form, Multipart, Path, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -26,6 +28,8 @@ use crate::WebState;
 pub(crate) const MAX_UPLOAD_BYTES: usize = (64 << 20) + (64 << 10);
 /// Languages offered on the form; the OCR service checks them again.
 const LANGUAGES: &[&str] = &["fra+eng", "eng", "fra"];
+/// The Content-Security-Policy of downloads.
+const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
 /// Characters of a document put into the conversation (about 2,000 tokens).
 const MAX_DOCUMENT_CHARS: usize = 6_000;
 /// Uploaded images kept for drawing the words over them.
@@ -409,10 +413,13 @@ pub(crate) async fn download(
                 return StatusCode::BAD_GATEWAY.into_response();
             };
             let disposition = format!("attachment; filename=\"ocr-{id}.{extension}\"");
+            // hOCR is XHTML: opened in the browser anyway, it runs nothing
+            // and loads nothing (the pages' own policy is kept otherwise).
             (
                 [
                     (CONTENT_TYPE, content_type),
                     (CONTENT_DISPOSITION, disposition),
+                    (CONTENT_SECURITY_POLICY, DOWNLOAD_POLICY.to_owned()),
                 ],
                 bytes,
             )

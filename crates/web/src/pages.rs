@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::i18n::{self, Lang};
+use crate::next::local_path;
 use crate::session::{same_token, Session, SignedIn};
 use crate::WebState;
 
@@ -56,10 +57,11 @@ pub fn router(state: WebState) -> Router {
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'; form-action 'self'"),
-    );
+    // A handler may set a stricter policy (downloads do).
+    h.entry("content-security-policy")
+        .or_insert(HeaderValue::from_static(
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ));
     h.insert(
         "x-content-type-options",
         HeaderValue::from_static("nosniff"),
@@ -191,8 +193,14 @@ pub(crate) fn render(
     Html(html)
 }
 
+/// A 303 to `to`; to `/` if `to` is not a valid header value, so that a
+/// redirect always says where to go.
 pub(crate) fn redirect(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+    let location = HeaderValue::from_str(to).unwrap_or_else(|_| {
+        tracing::warn!(to, "not a valid Location; redirecting to /");
+        HeaderValue::from_static("/")
+    });
+    (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
 }
 
 pub(crate) fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
@@ -200,14 +208,6 @@ pub(crate) fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Res
         res.headers_mut().append(SET_COOKIE, c);
     }
     res
-}
-
-/// A local path to go back to after signing in; anything else is `/home`.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
-        _ => "/home".to_owned(),
-    }
 }
 
 pub(crate) fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
@@ -251,7 +251,7 @@ async fn login_page(
 ) -> Response {
     let mut v = visitor(&state, &headers);
     if v.session.as_ref().is_some_and(|s| s.user.is_some()) {
-        return redirect(&safe_next(q.next.as_deref()));
+        return redirect(&local_path(q.next.as_deref()));
     }
     let cookie = ensure_session(&state, &mut v);
     let notice = q.registered.map(|_| i18n::t(v.lang, "login.registered"));
@@ -260,7 +260,7 @@ async fn login_page(
         &v,
         "login.html",
         "/login",
-        json!({ "next": safe_next(q.next.as_deref()), "notice": notice, "username": "" }),
+        json!({ "next": local_path(q.next.as_deref()), "notice": notice, "username": "" }),
     );
     with_cookie(page.into_response(), cookie)
 }
@@ -287,7 +287,7 @@ async fn login(
         return refused(&state, &v, "/login");
     };
     let old = session.id.clone();
-    let next = safe_next(form.next.as_deref());
+    let next = local_path(form.next.as_deref());
     let again = |status: StatusCode, error: String| {
         let ctx = json!({ "next": next, "error": error, "username": form.username });
         (status, render(&state, &v, "login.html", "/login", ctx)).into_response()
@@ -449,7 +449,7 @@ struct NextQuery {
 
 async fn switch_lang(Path(code): Path<String>, Query(q): Query<NextQuery>) -> Response {
     let lang = Lang::parse(&code).unwrap_or(Lang::En);
-    let mut res = redirect(&safe_next(q.next.as_deref()));
+    let mut res = redirect(&local_path(q.next.as_deref()));
     let cookie = format!(
         "lang={}; Path=/; SameSite=Lax; Max-Age=31536000",
         lang.code()

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 
 use axum::extract::{Form, Path, State};
-use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kit::token::Principal;
@@ -64,7 +63,6 @@ async fn show(
     state: &WebState,
     v: &Visitor,
     who: &Principal,
-    headers: &HeaderMap,
     status: StatusCode,
     extra: Value,
 ) -> Response {
@@ -81,16 +79,8 @@ async fn show(
             })
         })
         .collect();
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
-    let scheme = if state.secure_cookies {
-        "https"
-    } else {
-        "http"
-    };
-    let mut ctx = json!({ "keys": keys, "base": format!("{scheme}://{host}"), "name": "", "days": "", "errors": {} });
+    let mut ctx =
+        json!({ "keys": keys, "base": state.public_url, "name": "", "days": "", "errors": {} });
     if let (Value::Object(base), Value::Object(more)) = (&mut ctx, extra) {
         base.extend(more);
     }
@@ -127,7 +117,7 @@ pub(crate) async fn page(
     let Some(who) = principal(&state, &ctx, &session).await else {
         return redirect("/login?next=%2Fsettings");
     };
-    show(&state, &v, &who, &headers, StatusCode::OK, json!({})).await
+    show(&state, &v, &who, StatusCode::OK, json!({})).await
 }
 
 #[derive(Deserialize)]
@@ -175,7 +165,6 @@ pub(crate) async fn create(
                     &state,
                     &v,
                     &who,
-                    &headers,
                     StatusCode::CREATED,
                     json!({ "secret": secret }),
                 )
@@ -187,29 +176,13 @@ pub(crate) async fn create(
             Err(e) => {
                 tracing::error!(error = %e, "console could not create an API key");
                 let extra = json!({ "error": i18n::t(v.lang, "error.busy") });
-                return show(
-                    &state,
-                    &v,
-                    &who,
-                    &headers,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    extra,
-                )
-                .await;
+                return show(&state, &v, &who, StatusCode::SERVICE_UNAVAILABLE, extra).await;
             }
         }
     }
     let mut extra = kept;
     extra["errors"] = json!(errors);
-    show(
-        &state,
-        &v,
-        &who,
-        &headers,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        extra,
-    )
-    .await
+    show(&state, &v, &who, StatusCode::UNPROCESSABLE_ENTITY, extra).await
 }
 
 pub(crate) async fn revoke(
