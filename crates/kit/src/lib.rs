@@ -8,6 +8,7 @@
 pub mod client_ip;
 pub mod config;
 pub mod cores;
+pub mod fair;
 pub mod health;
 pub mod metrics;
 pub mod problem;

@@ -31,6 +31,8 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
     pub www_authenticate: bool,
+    /// The limit a 413 or 429 was about (an RFC 9457 extension member).
+    pub limit: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -43,6 +45,8 @@ struct Body<'a> {
     detail: Option<&'a str>,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit: Option<u64>,
 }
 
 impl Problem {
@@ -55,7 +59,14 @@ impl Problem {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
+            limit: None,
         }
+    }
+
+    /// Names the limit the request ran into, as the `limit` member.
+    pub fn limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
     }
 
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
@@ -121,6 +132,7 @@ impl IntoResponse for Problem {
             status: self.status.as_u16(),
             detail: self.detail.as_deref(),
             errors: &self.errors,
+            limit: self.limit,
         };
         let json = serde_json::to_vec(&body).unwrap_or_default();
         let mut response = (self.status, json).into_response();

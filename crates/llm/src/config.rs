@@ -34,6 +34,12 @@ pub struct LlmConfig {
     pub batch_size: u32,
     /// Requests waiting for a slot before new ones get 429.
     pub queue_depth: usize,
+    /// Generations one user may have queued or running at once, beyond
+    /// which the next gets 429; unset: half the slots (at least one), so
+    /// that one user cannot hold every slot. 0: no limit.
+    pub max_sequences_per_user: Option<usize>,
+    /// Bounds on `response_format` JSON schemas, checked before any work.
+    pub schema_limits: SchemaLimits,
     /// Decode threads; unset: this service's share of the core budget.
     pub threads: Option<usize>,
     /// `max_tokens` when a request gives none.
@@ -80,6 +86,8 @@ impl Default for LlmConfig {
             context_per_slot: 4096,
             batch_size: 512,
             queue_depth: 64,
+            max_sequences_per_user: None,
+            schema_limits: SchemaLimits::default(),
             threads: None,
             default_max_tokens: 512,
             upstream: UpstreamConfig::default(),
@@ -87,7 +95,48 @@ impl Default for LlmConfig {
     }
 }
 
+/// What a `response_format` schema may hold. The grammar built from it is
+/// applied to every candidate token at every step of the engine thread, so
+/// its cost falls on every user of the engine: these bound it (see
+/// `docs/llm.md`, "Structured output", for the measurements behind them).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchemaLimits {
+    /// The schema as JSON text, in bytes.
+    pub max_bytes: usize,
+    /// `enum` values, and `const`s, over the whole schema.
+    pub max_enum_values: usize,
+    /// `anyOf` / `oneOf` branches over the whole schema.
+    pub max_alternatives: usize,
+    /// Nesting of objects and arrays in the schema.
+    pub max_depth: usize,
+    /// `properties` entries over the whole schema.
+    pub max_properties: usize,
+    /// The largest repetition count (`minLength`, `maxItems`, a pattern's
+    /// `{m,n}`...): the grammar spells every repetition out.
+    pub max_repetition: usize,
+}
+
+impl Default for SchemaLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024,
+            max_enum_values: 64,
+            max_alternatives: 16,
+            max_depth: 12,
+            max_properties: 128,
+            max_repetition: 256,
+        }
+    }
+}
+
 impl LlmConfig {
+    /// `max_sequences_per_user` with its default applied; 0 is no limit.
+    pub fn sequences_per_user(&self) -> usize {
+        self.max_sequences_per_user
+            .unwrap_or_else(|| self.slots.div_ceil(2).max(1))
+    }
+
     /// The id served in `/v1/models` and answered in `model`.
     pub fn model_id(&self) -> String {
         if let Some(id) = &self.model_id {

@@ -19,6 +19,8 @@ pub enum LlmError {
     Unauthorized(String),
     #[error("the server is busy: {0} requests are waiting; retry later")]
     QueueFull(usize),
+    #[error("you have {0} requests in progress, the most one user may have at once; retry when one has finished")]
+    PerUserLimit(usize),
     #[error("the model is not loaded yet")]
     Loading,
     #[error("unavailable: {0}")]
@@ -44,7 +46,7 @@ impl LlmError {
             Self::InvalidRequest { .. } | Self::ContextLength { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::ModelNotFound(_) => StatusCode::NOT_FOUND,
-            Self::QueueFull(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::QueueFull(_) | Self::PerUserLimit(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Loading | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream(_) => StatusCode::BAD_GATEWAY,
             Self::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -60,6 +62,7 @@ impl LlmError {
             Self::Unauthorized(_) => ("authentication_error", Some("invalid_api_key")),
             Self::ModelNotFound(_) => ("invalid_request_error", Some("model_not_found")),
             Self::QueueFull(_) => ("rate_limit_error", Some("queue_full")),
+            Self::PerUserLimit(_) => ("rate_limit_error", Some("per_user_limit")),
             Self::Loading | Self::Unavailable(_) => ("server_error", Some("unavailable")),
             Self::Upstream(_) => ("server_error", Some("upstream_error")),
             Self::Engine(_) => ("server_error", None),
@@ -73,6 +76,7 @@ impl LlmError {
             Self::ContextLength { .. } => "context_length",
             Self::Unauthorized(_) => "unauthorized",
             Self::QueueFull(_) => "queue_full",
+            Self::PerUserLimit(_) => "per_user_limit",
             Self::Loading | Self::Unavailable(_) => "unavailable",
             Self::Upstream(_) => "upstream_error",
             Self::Engine(_) => "error",
@@ -96,7 +100,11 @@ impl LlmError {
             }
             other => other.to_string(),
         };
-        json!({ "error": { "message": message, "type": kind, "param": param, "code": code } })
+        let mut error = json!({ "message": message, "type": kind, "param": param, "code": code });
+        if let Self::PerUserLimit(limit) = self {
+            error["limit"] = json!(limit);
+        }
+        json!({ "error": error })
     }
 }
 
@@ -107,7 +115,7 @@ impl IntoResponse for LlmError {
         let mut response = (status, axum::Json(self.body())).into_response();
         let headers = response.headers_mut();
         match &self {
-            Self::QueueFull(_) => {
+            Self::QueueFull(_) | Self::PerUserLimit(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Self::Loading | Self::Unavailable(_) => {
@@ -125,7 +133,10 @@ impl IntoResponse for LlmError {
 impl From<VerifyError> for LlmError {
     fn from(e: VerifyError) -> Self {
         match e {
-            VerifyError::Upstream(detail) => Self::Unavailable(format!("token service: {detail}")),
+            VerifyError::Upstream(detail) => {
+                tracing::warn!(error = %detail, "the token service failed");
+                Self::Unavailable("the token service cannot be reached; retry later".into())
+            }
             VerifyError::Missing => Self::Unauthorized(
                 "missing API key: send 'Authorization: Bearer <token or API key>'".into(),
             ),

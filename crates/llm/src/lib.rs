@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod grammar;
 pub mod request;
 pub mod routes;
 pub mod service;

@@ -1,9 +1,11 @@
 //! Checking a request's fields and turning them into engine settings.
 
 use crate::api::{ChatMessage, Content, ResponseFormat, Sampling};
+use crate::config::SchemaLimits;
 use crate::engine::sampling::seed_from;
 use crate::engine::SamplingParams;
 use crate::error::LlmError;
+use crate::grammar;
 use crate::template::TemplateMessage;
 
 /// OpenAI allows at most four stop strings.
@@ -35,7 +37,11 @@ fn range(
 }
 
 impl Settings {
-    pub fn from_request(s: &Sampling, default_max_tokens: u32) -> Result<Self, LlmError> {
+    pub fn from_request(
+        s: &Sampling,
+        default_max_tokens: u32,
+        limits: &SchemaLimits,
+    ) -> Result<Self, LlmError> {
         if let Some(n) = s.n {
             if n != 1 {
                 return Err(LlmError::invalid("only n = 1 is supported", "n"));
@@ -72,9 +78,12 @@ impl Settings {
         }
         let grammar = match &s.response_format {
             None | Some(ResponseFormat::Text) => None,
-            Some(ResponseFormat::JsonObject) => Some(schema_grammar(r#"{"type":"object"}"#)?),
+            Some(ResponseFormat::JsonObject) => Some(grammar::from_schema(
+                &serde_json::json!({"type": "object"}),
+                limits,
+            )?),
             Some(ResponseFormat::JsonSchema { json_schema }) => {
-                Some(schema_grammar(&json_schema.schema.to_string())?)
+                Some(grammar::from_schema(&json_schema.schema, limits)?)
             }
         };
         Ok(Self {
@@ -94,16 +103,6 @@ impl Settings {
             include_usage: s.stream_options.as_ref().is_some_and(|o| o.include_usage),
         })
     }
-}
-
-/// A GBNF grammar accepting exactly the JSON that `schema` describes.
-fn schema_grammar(schema: &str) -> Result<String, LlmError> {
-    llama_cpp_2::json_schema_to_grammar(schema).map_err(|e| {
-        LlmError::invalid(
-            format!("response_format: the JSON schema cannot be used: {e}"),
-            "response_format",
-        )
-    })
 }
 
 /// Messages as the chat template sees them; only text content is accepted.
@@ -161,22 +160,28 @@ pub fn template_messages(messages: &[ChatMessage]) -> Result<Vec<TemplateMessage
 mod tests {
     use super::*;
 
+    fn limits() -> SchemaLimits {
+        SchemaLimits::default()
+    }
+
     fn sampling(json: &str) -> Sampling {
         serde_json::from_str(json).unwrap()
     }
 
     #[test]
     fn defaults_and_aliases() {
-        let s = Settings::from_request(&sampling("{}"), 99).unwrap();
+        let s = Settings::from_request(&sampling("{}"), 99, &limits()).unwrap();
         assert_eq!(s.max_tokens, 99);
         assert_eq!(s.params.temperature, 1.0);
         let s = Settings::from_request(
             &sampling(r#"{"max_completion_tokens": 7, "max_tokens": 3}"#),
             99,
+            &limits(),
         )
         .unwrap();
         assert_eq!(s.max_tokens, 7);
-        let s = Settings::from_request(&sampling(r#"{"stop": "x", "seed": 5}"#), 1).unwrap();
+        let s =
+            Settings::from_request(&sampling(r#"{"stop": "x", "seed": 5}"#), 1, &limits()).unwrap();
         assert_eq!(s.stop, vec!["x".to_string()]);
         assert_eq!(s.params.seed, 5);
     }
@@ -191,7 +196,7 @@ mod tests {
             (r#"{"stop": ["a","b","c","d","e"]}"#, "stop"),
             (r#"{"top_k": -1}"#, "top_k"),
         ] {
-            match Settings::from_request(&sampling(body), 1) {
+            match Settings::from_request(&sampling(body), 1, &limits()) {
                 Err(LlmError::InvalidRequest { param: Some(p), .. }) => {
                     assert_eq!(p, param, "{body}")
                 }

@@ -88,7 +88,11 @@ async fn chat(
 ) -> Result<Response, LlmError> {
     let req: ChatRequest = parse(&body)?;
     st.llm.check_model(req.model.as_deref())?;
-    let settings = Settings::from_request(&req.sampling, st.llm.default_max_tokens)?;
+    let settings = Settings::from_request(
+        &req.sampling,
+        st.llm.default_max_tokens,
+        &st.llm.schema_limits,
+    )?;
     let messages = template_messages(&req.messages)?;
     if let Backend::Upstream(up) = &st.llm.backend {
         return up.post("chat/completions", &body, settings.stream).await;
@@ -106,7 +110,7 @@ async fn chat(
         .map_err(|e| LlmError::invalid(e.to_string(), "messages"))?;
     let tokens = model.tokenize_chat(&prompt);
     st.llm.check_grammar(&settings)?;
-    let rx = engine.submit(generation(tokens, &settings))?;
+    let rx = engine.submit(&caller.0.user_id, generation(tokens, &settings))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let model_id = st.llm.model_id.clone();
     let created = now();
@@ -190,7 +194,11 @@ async fn completions(
 ) -> Result<Response, LlmError> {
     let req: CompletionRequest = parse(&body)?;
     st.llm.check_model(req.model.as_deref())?;
-    let settings = Settings::from_request(&req.sampling, st.llm.default_max_tokens)?;
+    let settings = Settings::from_request(
+        &req.sampling,
+        st.llm.default_max_tokens,
+        &st.llm.schema_limits,
+    )?;
     let prompt = match req.prompt {
         Prompt::One(p) => p,
         Prompt::Many(mut v) if v.len() == 1 => v.remove(0),
@@ -205,7 +213,7 @@ async fn completions(
     let model = engine.model()?;
     let tokens = model.tokenize(&prompt, true);
     st.llm.check_grammar(&settings)?;
-    let rx = engine.submit(generation(tokens, &settings))?;
+    let rx = engine.submit(&caller.0.user_id, generation(tokens, &settings))?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let model_id = st.llm.model_id.clone();
     let created = now();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use llama_cpp_2::sampling::LlamaSampler;
 
-use crate::config::{BackendKind, LlmConfig};
+use crate::config::{BackendKind, LlmConfig, SchemaLimits};
 use crate::engine::Engine;
 use crate::error::LlmError;
 use crate::request::Settings;
@@ -22,6 +22,7 @@ pub struct Llm {
     pub backend: Backend,
     pub model_id: String,
     pub default_max_tokens: u32,
+    pub schema_limits: SchemaLimits,
 }
 
 impl Llm {
@@ -35,6 +36,7 @@ impl Llm {
             backend,
             model_id: config.model_id(),
             default_max_tokens: config.default_max_tokens,
+            schema_limits: config.schema_limits,
         })
     }
 

@@ -13,6 +13,10 @@ pub struct OcrConfig {
     pub workers: Option<usize>,
     /// Pages waiting for a worker before requests get 429.
     pub queue_depth: usize,
+    /// Of those, the most one user may have waiting; unset: a quarter of
+    /// `queue_depth` (at least one), so that others always find room. 0: no
+    /// such limit.
+    pub max_queued_pages_per_user: Option<usize>,
     pub max_upload_bytes: usize,
     /// Largest page, in pixels, checked from the header before decoding.
     pub max_pixels: u64,
@@ -32,6 +36,8 @@ pub struct OcrConfig {
     pub job_ttl_secs: i64,
     /// Jobs queued or running at once, for all users.
     pub max_active_jobs: usize,
+    /// Jobs queued or running at once for one user (0: no such limit).
+    pub max_active_jobs_per_user: usize,
     /// Resolution assumed for images that do not state one.
     pub default_dpi: u32,
     /// Read pages whose text is large (x-height above about 16 px) at a
@@ -46,6 +52,7 @@ impl Default for OcrConfig {
             default_languages: "fra+eng".into(),
             workers: None,
             queue_depth: 64,
+            max_queued_pages_per_user: None,
             max_upload_bytes: 64 * 1024 * 1024,
             max_pixels: 250_000_000,
             max_side: 32_767,
@@ -57,7 +64,16 @@ impl Default for OcrConfig {
             orientation_min_confidence: 2.0,
             job_ttl_secs: 3600,
             max_active_jobs: 100,
+            max_active_jobs_per_user: 10,
             rescale_large_text: true,
         }
+    }
+}
+
+impl OcrConfig {
+    /// `max_queued_pages_per_user` with its default applied; 0 is no limit.
+    pub fn queued_pages_per_user(&self) -> usize {
+        self.max_queued_pages_per_user
+            .unwrap_or_else(|| (self.queue_depth / 4).max(1))
     }
 }

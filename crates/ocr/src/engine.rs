@@ -1,13 +1,14 @@
 //! The engine pool: a fixed number of worker threads, each owning its own
 //! Tesseract engines (one per language set, created once and reused), fed by
-//! a bounded queue. A full queue is refused at once (429), never buffered.
+//! a bounded queue served round-robin across users. A full queue, or a user
+//! holding their share of it, is refused at once (429), never buffered.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use kit::fair::{fair_channel_with_owner_capacity, FairChannel, FairSender, SendError};
 use tokio::sync::oneshot;
 
 use crate::decode::Page;
@@ -51,6 +52,10 @@ pub struct Recognized {
 pub enum EngineError {
     #[error("the recognition queue is full")]
     QueueFull,
+    #[error(
+        "you have {0} pages waiting, the most one user may have queued; retry when they are read"
+    )]
+    UserQueueFull(usize),
     #[error("cannot load languages '{0}'")]
     Languages(String),
     #[error("recognition failed: {0}")]
@@ -70,36 +75,38 @@ struct Task {
 
 #[derive(Clone)]
 pub struct EnginePool {
-    tx: Sender<Task>,
-    queued: Arc<AtomicUsize>,
+    tx: FairSender<Task>,
+    user_queue: usize,
     warm: Arc<AtomicUsize>,
     workers: usize,
 }
 
 impl EnginePool {
     /// Start `workers` threads; each warms an engine for `warm_languages`.
+    /// One user may have at most `user_queue` of the `queue_depth` waiting
+    /// pages (0: no such limit).
     pub fn start(
         workers: usize,
         queue_depth: usize,
+        user_queue: usize,
         tessdata: Option<String>,
         warm_languages: String,
     ) -> Self {
         let workers = workers.max(1);
-        let (tx, rx) = bounded::<Task>(queue_depth.max(1));
-        let queued = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = fair_channel_with_owner_capacity::<Task>(queue_depth.max(1), user_queue);
         let warm = Arc::new(AtomicUsize::new(0));
         for i in 0..workers {
             let rx = rx.clone();
-            let (queued, warm) = (queued.clone(), warm.clone());
+            let warm = warm.clone();
             let (tessdata, langs) = (tessdata.clone(), warm_languages.clone());
             std::thread::Builder::new()
                 .name(format!("ocr-worker-{i}"))
-                .spawn(move || worker(rx, queued, warm, tessdata, langs))
+                .spawn(move || worker(rx, warm, tessdata, langs))
                 .expect("spawn OCR worker");
         }
         Self {
             tx,
-            queued,
+            user_queue,
             warm,
             workers,
         }
@@ -114,18 +121,26 @@ impl EnginePool {
         self.workers
     }
 
-    /// Queue one page and wait for its result; a full queue is refused.
-    pub async fn recognize(&self, page: Page, job: PageJob) -> Result<Recognized, EngineError> {
-        match self.submit(page, job) {
+    /// Queue one page of `owner`'s and wait for its result; a full queue
+    /// is refused.
+    pub async fn recognize(
+        &self,
+        owner: &str,
+        page: Page,
+        job: PageJob,
+    ) -> Result<Recognized, EngineError> {
+        match self.submit(owner, page, job) {
             Ok(answer) => answer.await.map_err(|_| EngineError::Stopped)?,
             Err((e, _)) => Err(e),
         }
     }
 
-    /// Queue one page; on a full queue the page comes back with the error.
+    /// Queue one page of `owner`'s; on a full queue, or with the owner's
+    /// share queued, the page comes back with the error.
     #[allow(clippy::type_complexity)]
     pub fn submit(
         &self,
+        owner: &str,
         page: Page,
         job: PageJob,
     ) -> Result<oneshot::Receiver<Result<Recognized, EngineError>>, (EngineError, Page)> {
@@ -136,27 +151,21 @@ impl EnginePool {
             span: tracing::Span::current(),
             reply,
         };
-        self.queued.fetch_add(1, Ordering::SeqCst);
-        match self.tx.try_send(task) {
+        let refused = match self.tx.send(owner, task) {
             Ok(()) => {
-                metrics::gauge!("ocr_queue_depth").set(self.queued.load(Ordering::SeqCst) as f64);
-                Ok(answer)
+                metrics::gauge!("ocr_queue_depth").set(self.tx.len() as f64);
+                return Ok(answer);
             }
-            Err(TrySendError::Full(task)) => {
-                self.queued.fetch_sub(1, Ordering::SeqCst);
-                Err((EngineError::QueueFull, task.page))
-            }
-            Err(TrySendError::Disconnected(task)) => {
-                self.queued.fetch_sub(1, Ordering::SeqCst);
-                Err((EngineError::Stopped, task.page))
-            }
-        }
+            Err(SendError::Full(task)) => (EngineError::QueueFull, task),
+            Err(SendError::OwnerFull(task)) => (EngineError::UserQueueFull(self.user_queue), task),
+            Err(SendError::Closed(task)) => (EngineError::Stopped, task),
+        };
+        Err((refused.0, refused.1.page))
     }
 }
 
 fn worker(
-    rx: Receiver<Task>,
-    queued: Arc<AtomicUsize>,
+    rx: FairChannel<Task>,
     warm: Arc<AtomicUsize>,
     tessdata: Option<String>,
     warm_languages: String,
@@ -170,9 +179,8 @@ fn worker(
         Err(e) => tracing::error!(error = %e, "cannot warm an OCR engine"),
     }
     warm.fetch_add(1, Ordering::SeqCst);
-    while let Ok(task) = rx.recv() {
-        let depth = queued.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        metrics::gauge!("ocr_queue_depth").set(depth as f64);
+    while let Some(task) = rx.recv() {
+        metrics::gauge!("ocr_queue_depth").set(rx.len() as f64);
         let _enter = task.span.enter();
         let result = (|| {
             if !engines.contains_key(&task.job.languages) {

@@ -25,6 +25,8 @@ pub enum OcrError {
     JobNotFound,
     #[error("too many OCR jobs in progress")]
     TooManyJobs,
+    #[error("you have {0} OCR jobs in progress, the most one user may have at once; retry when one has finished")]
+    TooManyJobsOfUser(usize),
 }
 
 impl OcrError {
@@ -40,6 +42,7 @@ impl OcrError {
             Self::Decode(DecodeError::TooManyPages { .. }) => "pages",
             Self::Decode(DecodeError::Corrupt(_)) => "corrupt",
             Self::Engine(EngineError::QueueFull) => "queue_full",
+            Self::Engine(EngineError::UserQueueFull(_)) => "user_queue_full",
             Self::Engine(EngineError::TimedOut(_)) => "page_timeout",
             Self::Engine(_) => "engine",
             Self::UploadTooLarge(_) => "bytes",
@@ -47,6 +50,7 @@ impl OcrError {
             Self::Option(_) => "option",
             Self::JobNotFound => "job_not_found",
             Self::TooManyJobs => "too_many_jobs",
+            Self::TooManyJobsOfUser(_) => "user_too_many_jobs",
         }
     }
 }
@@ -98,6 +102,13 @@ impl From<OcrError> for Problem {
                 "Too many pages waiting",
             )
             .retry_after(2),
+            OcrError::Engine(EngineError::UserQueueFull(limit)) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "user-queue-full",
+                "Too many of your pages waiting",
+            )
+            .retry_after(2)
+            .limit(limit as u64),
             OcrError::Engine(EngineError::TimedOut(_)) => p(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "page-timeout",
@@ -128,6 +139,13 @@ impl From<OcrError> for Problem {
                 "Too many jobs in progress",
             )
             .retry_after(10),
+            OcrError::TooManyJobsOfUser(limit) => p(
+                StatusCode::TOO_MANY_REQUESTS,
+                "user-too-many-jobs",
+                "Too many of your jobs in progress",
+            )
+            .retry_after(10)
+            .limit(limit as u64),
         }
     }
 }

@@ -70,18 +70,26 @@ pub struct Jobs {
     inner: Arc<Mutex<HashMap<String, Job>>>,
     ttl: i64,
     max_active: usize,
+    max_active_per_owner: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("too many OCR jobs in progress")]
-pub struct TooManyJobs;
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TooManyJobs {
+    #[error("too many OCR jobs in progress")]
+    All,
+    #[error("at most {0} OCR jobs in progress per user")]
+    Owner(usize),
+}
 
 impl Jobs {
-    pub fn new(ttl_secs: i64, max_active: usize) -> Self {
+    /// At most `max_active` jobs queued or running, and `max_active_per_owner`
+    /// of one owner's (0: no per-owner limit).
+    pub fn new(ttl_secs: i64, max_active: usize, max_active_per_owner: usize) -> Self {
         Self {
             inner: Arc::default(),
             ttl: ttl_secs,
             max_active,
+            max_active_per_owner,
         }
     }
 
@@ -94,9 +102,14 @@ impl Jobs {
         let now = kit::unix_now();
         let mut map = self.inner.lock().expect("jobs lock");
         Self::sweep(&mut map, now, self.ttl);
-        let active = map.values().filter(|j| j.finished_at.is_none()).count();
-        if active >= self.max_active {
-            return Err(TooManyJobs);
+        let active = || map.values().filter(|j| j.finished_at.is_none());
+        if self.max_active_per_owner > 0
+            && active().filter(|j| j.owner == owner).count() >= self.max_active_per_owner
+        {
+            return Err(TooManyJobs::Owner(self.max_active_per_owner));
+        }
+        if active().count() >= self.max_active {
+            return Err(TooManyJobs::All);
         }
         let id = uuid_like();
         let progress = Arc::new(Progress::default());
@@ -161,4 +174,29 @@ impl Jobs {
 /// A random 128-bit id in hex.
 fn uuid_like() -> String {
     uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_owner_is_held_to_its_share_of_jobs() {
+        let jobs = Jobs::new(60, 5, 2);
+        let (a1, _) = jobs.create("a").unwrap();
+        jobs.create("a").unwrap();
+        assert_eq!(jobs.create("a").unwrap_err(), TooManyJobs::Owner(2));
+        jobs.create("b").expect("another user still gets a job");
+        jobs.create("c").unwrap();
+        jobs.create("d").unwrap();
+        assert_eq!(jobs.create("e").unwrap_err(), TooManyJobs::All);
+        jobs.finish(
+            &a1,
+            Err(JobError {
+                status: 422,
+                detail: "x".into(),
+            }),
+        );
+        assert!(jobs.create("a").is_ok(), "a finished job no longer counts");
+    }
 }

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::decode::{DecodeError, Format};
 use crate::error::OcrError;
-use crate::jobs::{JobError, JobStatus, JobView};
+use crate::jobs::{JobError, JobStatus, JobView, TooManyJobs};
 use crate::output;
 use crate::service::{Document, Ocr, Options, OutputFormat};
 
@@ -188,7 +188,7 @@ async fn recognize(
 ) -> Result<Response, OcrError> {
     let (bytes, opts) = document(req, &s, &mut params).await?;
     tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, "ocr request");
-    let doc = s.ocr.run(bytes, &opts).await?;
+    let doc = s.ocr.run(&who.user_id, bytes, &opts).await?;
     Ok(rendered(&doc, opts.format))
 }
 
@@ -252,19 +252,19 @@ async fn create_job(
     if Format::sniff(&bytes).is_none() {
         return Err(DecodeError::Unsupported.into());
     }
-    let (id, progress) = s
-        .ocr
-        .jobs()
-        .create(&who.user_id)
-        .map_err(|_| OcrError::TooManyJobs)?;
+    let (id, progress) = s.ocr.jobs().create(&who.user_id).map_err(|e| match e {
+        TooManyJobs::All => OcrError::TooManyJobs,
+        TooManyJobs::Owner(limit) => OcrError::TooManyJobsOfUser(limit),
+    })?;
     let ocr = s.ocr.clone();
     let job_id = id.clone();
+    let owner = who.user_id.clone();
     let span = tracing::info_span!("ocr_job", job = %job_id, user = %who.user_id);
     tokio::spawn(tracing::Instrument::instrument(
         async move {
             ocr.jobs().start(&job_id);
             let outcome = ocr
-                .run_with(bytes, &opts, Some(progress))
+                .run_with(&owner, bytes, &opts, Some(progress))
                 .await
                 .map_err(|e| {
                     let p = kit::Problem::from(e);

@@ -142,12 +142,17 @@ impl Ocr {
         let pool = EnginePool::start(
             workers,
             config.queue_depth,
+            config.queued_pages_per_user(),
             config.tessdata.clone(),
             config.default_languages.clone(),
         );
         let pdf = PdfReader::start(config.pdfium_library.as_deref(), config.queue_depth);
         tracing::info!(workers, languages = ?installed, "OCR engines starting");
-        let jobs = Jobs::new(config.job_ttl_secs, config.max_active_jobs);
+        let jobs = Jobs::new(
+            config.job_ttl_secs,
+            config.max_active_jobs,
+            config.max_active_jobs_per_user,
+        );
         Self {
             config,
             pool,
@@ -250,15 +255,16 @@ impl Ocr {
 
     async fn recognize(
         &self,
+        owner: &str,
         page: Page,
         job: PageJob,
         wait: bool,
     ) -> Result<Recognized, OcrError> {
         let mut page = page;
         loop {
-            match self.pool.submit(page, job.clone()) {
+            match self.pool.submit(owner, page, job.clone()) {
                 Ok(answer) => return Ok(answer.await.map_err(|_| EngineError::Stopped)??),
-                Err((EngineError::QueueFull, back)) if wait => {
+                Err((EngineError::QueueFull | EngineError::UserQueueFull(_), back)) if wait => {
                     page = back;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
@@ -272,19 +278,27 @@ impl Ocr {
         self.pdf.problem()
     }
 
-    /// Decode and recognize every page of an interactive request: a full
-    /// queue is refused at once.
-    pub async fn run(&self, bytes: bytes::Bytes, opts: &Options) -> Result<Document, OcrError> {
-        self.run_with(bytes, opts, None).await
+    /// Decode and recognize every page of `owner`'s interactive request: a
+    /// full queue is refused at once.
+    pub async fn run(
+        &self,
+        owner: &str,
+        bytes: bytes::Bytes,
+        opts: &Options,
+    ) -> Result<Document, OcrError> {
+        self.run_with(owner, bytes, opts, None).await
     }
 
-    /// Decode and recognize every page. A document keeps at most one page per
-    /// worker in the queue, so large documents take turns with small ones.
-    /// With `progress` (a job), pages wait for room in a full queue instead
-    /// of failing, and progress is reported.
+    /// Decode and recognize every page of `owner`'s document. A document
+    /// keeps at most one page per worker in the queue, and the queue serves
+    /// users in turn, so large documents take turns with small ones and one
+    /// user's many documents with another's few. With `progress` (a job),
+    /// pages wait for room in a full queue instead of failing, and progress
+    /// is reported.
     #[tracing::instrument(skip_all, name = "ocr_document", fields(bytes = bytes.len()))]
     pub async fn run_with(
         &self,
+        owner: &str,
         bytes: bytes::Bytes,
         opts: &Options,
         progress: Option<Arc<Progress>>,
@@ -349,7 +363,8 @@ impl Ocr {
                     PdfPage::Image(page) => {
                         result.width = page.width;
                         result.height = page.height;
-                        let r: Recognized = self.recognize(page, job, progress.is_some()).await?;
+                        let r: Recognized =
+                            self.recognize(owner, page, job, progress.is_some()).await?;
                         result.blocks = tsv::parse(&r.tsv);
                         result.text = r.text;
                         result.mean_confidence = r.mean_confidence;

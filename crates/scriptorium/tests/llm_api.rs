@@ -384,7 +384,8 @@ async fn json_modes_give_parseable_json() {
 
 #[tokio::test]
 async fn concurrent_streams_are_batched() {
-    let llm = llm_app(|_| {}).await;
+    // One user's four streams: no per-user limit here.
+    let llm = llm_app(|c| c.llm.max_sequences_per_user = Some(0)).await;
     let started = Instant::now();
     let streams = (0..4).map(|i| {
         let r = llm.post(
@@ -432,6 +433,7 @@ async fn a_full_queue_answers_429_and_a_dropped_client_frees_its_slot() {
     let llm = llm_app(|c| {
         c.llm.slots = 1;
         c.llm.queue_depth = 1;
+        c.llm.max_sequences_per_user = Some(0);
     })
     .await;
     let long =
@@ -462,6 +464,153 @@ async fn a_full_queue_answers_429_and_a_dropped_client_frees_its_slot() {
     drop(running);
     assert_eq!(waiting.await.unwrap(), StatusCode::OK);
     llm.wait_metric("llm_queue_depth", 0.0).await;
+}
+
+impl Llm {
+    /// A second account's access token.
+    async fn other_user(&self, name: &str) -> String {
+        let t = self.app.signed_up(name).await;
+        t["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn post_as(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.app
+            .client
+            .post(self.app.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn one_user_cannot_hold_every_slot() {
+    // Four slots; by default one user may have half of them.
+    let llm = llm_app(|_| {}).await;
+    let long =
+        || json!({ "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": true });
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut sse = Sse::new(llm.post("/v1/completions", long()).await);
+        sse.next().await.expect("a first chunk");
+        held.push(sse);
+    }
+    let r = llm.post("/v1/completions", long()).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.headers()["retry-after"], "1");
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["code"], "per_user_limit", "{e}");
+    assert_eq!(e["error"]["limit"], 2, "{e}");
+
+    // Another user is served at once, beside the held streams.
+    let other = llm.other_user("second-user").await;
+    let started = Instant::now();
+    let r = llm
+        .post_as(
+            &other,
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 4, "temperature": 0 }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The first user's two streams still run.
+    llm.wait_metric("llm_running_sequences", 2.0).await;
+
+    // A finished (here: dropped) stream gives its unit back.
+    held.pop();
+    llm.wait_metric("llm_running_sequences", 1.0).await;
+    let mut again = Sse::new(llm.post("/v1/completions", long()).await);
+    assert!(again.next().await.is_some());
+}
+
+#[tokio::test]
+async fn waiting_requests_are_served_in_turn_across_users() {
+    let llm = llm_app(|c| {
+        c.llm.slots = 1;
+        c.llm.max_sequences_per_user = Some(0);
+    })
+    .await;
+    let other = llm.other_user("late-user").await;
+    let mut running = Sse::new(
+        llm.post(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": true }),
+        )
+        .await,
+    );
+    running.next().await.expect("a first chunk");
+    llm.wait_metric("llm_running_sequences", 1.0).await;
+
+    // The first user queues three requests, then the second user one.
+    let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let short = json!({ "prompt": COUNTING, "max_tokens": 2, "temperature": 0 });
+    let mut waiting = Vec::new();
+    for (i, token) in [&llm.token, &llm.token, &llm.token, &other]
+        .into_iter()
+        .enumerate()
+    {
+        let rb = llm
+            .app
+            .client
+            .post(llm.app.url("/v1/completions"))
+            .bearer_auth(token)
+            .json(&short);
+        let order = order.clone();
+        let name = if i < 3 {
+            format!("first-{i}")
+        } else {
+            "second".into()
+        };
+        waiting.push(tokio::spawn(async move {
+            assert_eq!(rb.send().await.unwrap().status(), StatusCode::OK);
+            order.lock().unwrap().push(name);
+        }));
+        llm.wait_metric("llm_queue_depth", (i + 1) as f64).await;
+    }
+    drop(running);
+    for w in waiting {
+        w.await.unwrap();
+    }
+    let order = order.lock().unwrap().clone();
+    let second = order.iter().position(|n| n == "second").unwrap();
+    // In turn: first-0, second, first-1, first-2 (arrival order would put
+    // the second user last).
+    assert!(second <= 1, "served in the order {order:?}");
+}
+
+#[tokio::test]
+async fn schemas_over_the_limits_are_refused_before_any_work() {
+    let llm = llm_app(|_| {}).await;
+    let values: Vec<String> = (0..30_000).map(|i| format!("v{i}")).collect();
+    let branches: Vec<Value> = (0..5000).map(|i| json!({ "const": i })).collect();
+    for (schema, what) in [
+        (json!({ "type": "string", "enum": values }), "bytes"),
+        (json!({ "anyOf": branches[..100] }), "limit is"),
+        (
+            json!({ "type": "string", "enum": values[..65] }),
+            "enum and const values",
+        ),
+    ] {
+        let started = Instant::now();
+        let r = llm
+            .post(
+                "/v1/chat/completions",
+                json!({ "messages": user("Pick one."), "max_tokens": 6,
+                    "response_format": { "type": "json_schema",
+                        "json_schema": { "name": "pick", "schema": schema } } }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["error"]["param"], "response_format", "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(what), "{message}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+    assert_eq!(llm.metric("llm_running_sequences").await, 0.0);
 }
 
 #[tokio::test]

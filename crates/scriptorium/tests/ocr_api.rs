@@ -750,3 +750,70 @@ fn scriptorium_ocr_page(img: &GrayImage) -> ocr::decode::Page {
         gray: img.as_raw().clone(),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_users_jobs_leave_room_and_turns_for_others() {
+    let ocr = start(|c| {
+        c.ocr.workers = Some(1);
+        c.ocr.queue_depth = 8; // a quarter, 2 pages, for one user
+        c.ocr.max_active_jobs_per_user = 3;
+    })
+    .await;
+    let page = render(&[ENGLISH, FRENCH]);
+    let tiff = two_page_tiff(&page, &page);
+    let job = |body: Vec<u8>| {
+        ocr.app
+            .client
+            .post(ocr.app.url("/v1/ocr/jobs"))
+            .bearer_auth(&ocr.token)
+            .body(body)
+            .send()
+    };
+    let mut locations = Vec::new();
+    for _ in 0..3 {
+        let r = job(tiff.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        locations.push(r.headers()["location"].to_str().unwrap().to_owned());
+    }
+    // A fourth job of the same user is over the per-user limit.
+    let r = job(tiff.clone()).await.unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let p: Value = r.json().await.unwrap();
+    assert!(
+        p["type"].as_str().unwrap().ends_with("/user-too-many-jobs"),
+        "{p}"
+    );
+    assert_eq!(p["limit"], 3);
+
+    // Another user's synchronous page is taken, not refused, and is read in
+    // turn rather than after the six pages queued before it.
+    let other = ocr.app.signed_up("second-ocr-user").await;
+    let other = other["access_token"].as_str().unwrap();
+    let r = ocr
+        .app
+        .client
+        .post(ocr.app.url("/v1/ocr?languages=fra%2Beng"))
+        .bearer_auth(other)
+        .header("content-type", "image/png")
+        .body(encode(&page, ImageFormat::Png))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let mut pages_done = 0;
+    for location in &locations {
+        let v: Value = ocr
+            .app
+            .get_auth(location, &ocr.token)
+            .await
+            .json()
+            .await
+            .unwrap();
+        pages_done += v["pages_done"].as_u64().unwrap();
+    }
+    assert!(
+        pages_done < 6,
+        "the other user's page waited for all six of the first user's"
+    );
+}

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use kit::fair::{fair_channel, FairSender, OwnerLimit, OwnerPermit, SendError};
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::LlamaModel;
@@ -60,6 +60,9 @@ pub(crate) struct Job {
     events: mpsc::UnboundedSender<Event>,
     enqueued: Instant,
     span: tracing::Span,
+    /// The owner's unit of `llm.max_sequences_per_user`, given back when the
+    /// job ends (finished, failed or cancelled, queued or running).
+    _permit: OwnerPermit,
 }
 
 /// The model as the HTTP side sees it: for tokenizing, templates and limits.
@@ -108,7 +111,8 @@ struct Shared {
 /// last handle is dropped.
 #[derive(Clone)]
 pub struct Engine {
-    tx: Sender<Job>,
+    tx: FairSender<Job>,
+    per_user: OwnerLimit,
     shared: Arc<Shared>,
 }
 
@@ -125,7 +129,9 @@ impl Engine {
     /// Starts the engine thread, which loads the model; `ready` turns true
     /// once it has.
     pub fn start(config: &LlmConfig, threads: usize) -> Self {
-        let (tx, rx) = bounded(config.queue_depth.max(1));
+        // Waiting requests are served round-robin across users.
+        let (tx, rx) = fair_channel(config.queue_depth.max(1));
+        let per_user = OwnerLimit::new(config.sequences_per_user());
         let shared = Arc::new(Shared {
             model: OnceLock::new(),
             model_label: config.model_id(),
@@ -136,7 +142,11 @@ impl Engine {
             .name("llm-engine".into())
             .spawn(move || scheduler::run(&config, threads, rx, &thread_shared))
             .expect("spawning the engine thread");
-        Self { tx, shared }
+        Self {
+            tx,
+            per_user,
+            shared,
+        }
     }
 
     /// The loaded model, or why there is none.
@@ -158,10 +168,13 @@ impl Engine {
         }
     }
 
-    /// Queues a generation; events arrive on the returned receiver. Dropping
-    /// the receiver cancels the generation within one decode step.
+    /// Queues a generation for `owner` (a user id); events arrive on the
+    /// returned receiver. Dropping the receiver cancels the generation
+    /// within one decode step. An owner holding `llm.max_sequences_per_user`
+    /// generations (queued or running) is refused, as is a full queue.
     pub fn submit(
         &self,
+        owner: &str,
         generation: Generation,
     ) -> Result<mpsc::UnboundedReceiver<Event>, LlmError> {
         let model = self.model()?;
@@ -175,20 +188,29 @@ impl Engine {
         if generation.prompt.is_empty() {
             return Err(LlmError::invalid("the prompt is empty", "prompt"));
         }
+        let permit = self
+            .per_user
+            .acquire(owner)
+            .map_err(|e| LlmError::PerUserLimit(e.limit))?;
         let (events, rx) = mpsc::unbounded_channel();
         let job = Job {
             generation,
             events,
             enqueued: Instant::now(),
             span: tracing::Span::current(),
+            _permit: permit,
         };
-        match self.tx.try_send(job) {
+        match self.tx.send(owner, job) {
             Ok(()) => {
                 self.queue_gauge();
                 Ok(rx)
             }
-            Err(TrySendError::Full(_)) => Err(LlmError::QueueFull(self.tx.len())),
-            Err(TrySendError::Disconnected(_)) => {
+            // The engine's queue has no per-owner share: the permit bounds
+            // what one owner has queued and running.
+            Err(SendError::Full(_) | SendError::OwnerFull(_)) => {
+                Err(LlmError::QueueFull(self.tx.len()))
+            }
+            Err(SendError::Closed(_)) => {
                 Err(LlmError::Unavailable("the engine has stopped".into()))
             }
         }

@@ -11,7 +11,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, TryRecvError};
+use kit::fair::FairChannel;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
@@ -78,7 +78,7 @@ impl Metrics {
     }
 }
 
-pub(super) fn run(config: &LlmConfig, threads: usize, rx: Receiver<Job>, shared: &Arc<Shared>) {
+pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shared: &Arc<Shared>) {
     let span = tracing::info_span!("llm_engine", model = %shared.model_label, threads);
     let _guard = span.enter();
     let started = Instant::now();
@@ -158,22 +158,21 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: Receiver<Job>, shared:
         if busy == 0 {
             metrics.running(0);
             match rx.recv() {
-                Ok(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
-                Err(_) => break,
+                Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                None => break,
             }
             let until = Instant::now() + BURST_WINDOW;
             while slots.iter().any(|s| s.active.is_none()) {
                 match rx.recv_deadline(until) {
-                    Ok(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
-                    Err(_) => break,
+                    Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                    None => break,
                 }
             }
         }
         while slots.iter().any(|s| s.active.is_none()) {
             match rx.try_recv() {
-                Ok(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => break,
+                Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                None => break,
             }
         }
         let running = slots.iter().filter(|s| s.active.is_some()).count();

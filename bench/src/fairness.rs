@@ -1,0 +1,272 @@
+//! Fairness benchmark: how long a second user's short chat request takes
+//! while another user does the worst the limits allow, next to an idle
+//! server. Scenarios:
+//!
+//! - idle: the second user alone;
+//! - largest schema: another user sends, back to back, requests with the
+//!   largest `response_format` schema the default limits accept;
+//! - held streams: another user opens as many streams as
+//!   `llm.max_sequences_per_user` allows and never reads them, and keeps
+//!   trying to open more (those get 429).
+//!
+//! Prints p50 and p99 of the second user's request time and its ratio to
+//! idle (target: p99 within 2x), and the other user's own time per token
+//! with and without the schema (the grammar's cost, which that user pays).
+//!
+//! Run: `bench/fairness.sh`.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long, default_value = "target/release/scriptorium")]
+    server: String,
+    #[arg(long, default_value = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")]
+    model: String,
+    /// The second user's requests per scenario, one after another.
+    #[arg(long, default_value_t = 30)]
+    requests: usize,
+    /// The second user's `max_tokens`.
+    #[arg(long, default_value_t = 5)]
+    tokens: u32,
+}
+
+const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
+
+/// The largest schema the default limits accept: an enum of 64 long values
+/// that share a prefix (the grammar keeps every value alive for as long as
+/// the prefix lasts), just under 16 KiB.
+fn largest_schema() -> Value {
+    let values: Vec<String> = (0..64)
+        .map(|i| {
+            format!(
+                "{}-{i:03}",
+                "the-same-long-prefix-of-every-value ".repeat(5)
+            )
+        })
+        .collect();
+    json!({"type": "object", "properties": {"answer": {"enum": values}}, "required": ["answer"]})
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+async fn chat(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    body: Value,
+) -> anyhow::Result<(reqwest::StatusCode, Value)> {
+    let r = client
+        .post(format!("{base}/v1/chat/completions"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = r.status();
+    Ok((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// The second user's request times, in milliseconds.
+async fn second_user(
+    requests: usize,
+    tokens: u32,
+    base: &str,
+    token: &str,
+) -> anyhow::Result<Vec<f64>> {
+    let client = reqwest::Client::new();
+    let mut times = Vec::with_capacity(requests);
+    for i in 0..requests {
+        let body = json!({
+            "messages": [{"role": "user", "content": format!("Say hello to visitor {i}.")}],
+            "max_tokens": tokens, "temperature": 0,
+        });
+        let sent = Instant::now();
+        let (status, v) = chat(&client, base, token, body).await?;
+        if !status.is_success() {
+            bail!("the second user's request failed: {status} {v}");
+        }
+        times.push(sent.elapsed().as_secs_f64() * 1000.0);
+    }
+    Ok(times)
+}
+
+/// The other user's schema requests, back to back until `stop`: their
+/// milliseconds per generated token.
+async fn schema_load(
+    base: String,
+    token: String,
+    schema: Option<Value>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<f64>> {
+    let client = reqwest::Client::new();
+    let mut per_token = Vec::new();
+    // Bounded: the scenario ends well before this many requests.
+    for i in 0..10_000 {
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let mut body = json!({
+            "messages": [{"role": "user", "content": format!("Pick one value, request {i}.")}],
+            "max_tokens": 48, "temperature": 0,
+        });
+        if let Some(s) = &schema {
+            body["response_format"] =
+                json!({"type": "json_schema", "json_schema": {"name": "pick", "schema": s}});
+        }
+        let sent = Instant::now();
+        let (status, v) = chat(&client, &base, &token, body).await?;
+        if !status.is_success() {
+            bail!("the schema request failed: {status} {v}");
+        }
+        let n = v["usage"]["completion_tokens"]
+            .as_f64()
+            .unwrap_or(1.0)
+            .max(1.0);
+        per_token.push(sent.elapsed().as_secs_f64() * 1000.0 / n);
+    }
+    Ok(per_token)
+}
+
+struct Row {
+    scenario: &'static str,
+    times: Vec<f64>,
+    note: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let server = scriptorium_bench::start_targets(
+        &a.server,
+        "auth,llm",
+        None,
+        &[
+            ("SCRIPTORIUM_LLM__MODEL", a.model.as_str()),
+            ("SCRIPTORIUM_LLM__THREADS", &threads.to_string()),
+        ],
+    )
+    .await?;
+    let base = server.base.clone();
+    let other = scriptorium_bench::account(&base, "other-user", PASSWORD).await?;
+    let second = scriptorium_bench::account(&base, "second-user", PASSWORD).await?;
+    // Warm up: the first request pays for the prompt cache.
+    second_user(2, a.tokens, &base, &second).await?;
+    let mut rows = Vec::new();
+
+    rows.push(Row {
+        scenario: "idle",
+        times: second_user(a.requests, a.tokens, &base, &second).await?,
+        note: String::new(),
+    });
+
+    // The other user's own cost per token, without and with the schema.
+    let alone = |schema| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (base, token) = (base.clone(), other.clone());
+        async move {
+            let load = tokio::spawn(schema_load(base, token, schema, stop.clone()));
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            stop.store(true, Ordering::SeqCst);
+            load.await?
+        }
+    };
+    let mut plain = alone(None).await?;
+    let mut grammar = alone(Some(largest_schema())).await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loads: Vec<_> = (0..2)
+        .map(|_| {
+            tokio::spawn(schema_load(
+                base.clone(),
+                other.clone(),
+                Some(largest_schema()),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let times = second_user(a.requests, a.tokens, &base, &second).await?;
+    stop.store(true, Ordering::SeqCst);
+    for l in loads {
+        l.await??;
+    }
+    rows.push(Row {
+        scenario: "largest schema, 2 streams",
+        times,
+        note: format!(
+            "other user: {:.1} ms/token with the schema, {:.1} without (p50)",
+            pct(&mut grammar, 0.5),
+            pct(&mut plain, 0.5)
+        ),
+    });
+
+    // Streams that are never read, as many as one user may hold.
+    let client = reqwest::Client::new();
+    let mut held = Vec::new();
+    let refused = Arc::new(AtomicUsize::new(0));
+    for i in 0..8 {
+        let r = client
+            .post(format!("{base}/v1/chat/completions"))
+            .bearer_auth(&other)
+            .json(&json!({
+                "messages": [{"role": "user", "content": format!("Write a long story, part {i}.")}],
+                "max_tokens": 3000, "stream": true, "temperature": 1,
+            }))
+            .send()
+            .await?;
+        if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            refused.fetch_add(1, Ordering::SeqCst);
+        } else if r.status().is_success() {
+            held.push(r);
+        } else {
+            bail!("a held stream failed: {}", r.status());
+        }
+    }
+    let times = second_user(a.requests, a.tokens, &base, &second).await?;
+    rows.push(Row {
+        scenario: "held streams",
+        times,
+        note: format!(
+            "other user holds {} unread streams; {} more refused with 429",
+            held.len(),
+            refused.load(Ordering::SeqCst)
+        ),
+    });
+    drop(held);
+
+    let idle_p99 = pct(&mut rows[0].times.clone(), 0.99);
+    println!(
+        "# Fairness: a second user's {}-token chat, {} requests per scenario, {} threads, default limits",
+        a.tokens, a.requests, threads
+    );
+    println!("| scenario | p50 ms | p99 ms | p99 vs idle | notes |");
+    println!("|---|---|---|---|---|");
+    for mut r in rows {
+        let p50 = pct(&mut r.times, 0.5);
+        let p99 = pct(&mut r.times, 0.99);
+        println!(
+            "| {} | {:.0} | {:.0} | {:.2}x | {} |",
+            r.scenario,
+            p50,
+            p99,
+            p99 / idle_p99,
+            r.note
+        );
+    }
+    drop(server);
+    Ok(())
+}
