@@ -138,8 +138,12 @@ pub fn check(schema: &Value, limits: &SchemaLimits) -> Result<(), LlmError> {
 pub fn from_schema(schema: &Value, limits: &SchemaLimits) -> Result<String, LlmError> {
     check(schema, limits)?;
     llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+        // The converter's own words ("ffi error -3") mean nothing to a
+        // client: they go to the log.
+        tracing::info!(error = %e, "a response_format schema was refused by the converter");
         LlmError::invalid(
-            format!("response_format: the JSON schema cannot be used: {e}"),
+            "response_format: the JSON schema uses a construct that cannot be turned into a \
+             grammar (unsupported keyword, unresolvable $ref or invalid value)",
             "response_format",
         )
     })
@@ -231,6 +235,18 @@ mod tests {
         ] {
             check(&schema, &limits).unwrap();
             assert!(from_schema(&schema, &limits).unwrap().contains("root"));
+        }
+    }
+
+    #[test]
+    fn a_schema_the_converter_refuses_is_described_without_internals() {
+        let schema = json!({"$ref": "#/definitions/missing"});
+        match from_schema(&schema, &SchemaLimits::default()) {
+            Err(LlmError::InvalidRequest { message, .. }) => {
+                assert!(message.contains("cannot be turned into a grammar"), "{message}");
+                assert!(!message.contains("ffi"), "{message}");
+            }
+            other => panic!("{other:?}"),
         }
     }
 
