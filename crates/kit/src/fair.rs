@@ -224,6 +224,11 @@ impl<T> FairSender<T> {
         self.channel.len()
     }
 
+    /// Items of `owner`'s waiting.
+    pub fn queued_for(&self, owner: &str) -> usize {
+        self.channel.lock().queue.queued_for(owner)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.channel.len() == 0
     }

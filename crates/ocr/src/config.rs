@@ -23,6 +23,15 @@ pub struct OcrConfig {
     /// Longest side of a page in pixels.
     pub max_side: u32,
     pub max_pages: usize,
+    /// Highest resolution a PDF may be rendered at (`dpi` above it: 422).
+    pub max_dpi: u32,
+    /// Bytes of decoded and rendered pages held at once, process-wide: a
+    /// page reserves what its decoding needs before decoding and holds its
+    /// grey pixels until recognized. 2 GiB: room for the largest page
+    /// `max_pixels` allows (250 MP of RGBA plus its grey copy).
+    pub decode_budget_bytes: u64,
+    /// How long a synchronous request waits for decode budget before a 503.
+    pub decode_wait_ms: u64,
     /// `libpdfium.so`; unset: `vendor/pdfium/libpdfium.so` or a system path.
     pub pdfium_library: Option<String>,
     /// Longest recognition of one page, in milliseconds (OCRmyPDF allows 180 s).
@@ -57,6 +66,9 @@ impl Default for OcrConfig {
             max_pixels: 250_000_000,
             max_side: 32_767,
             max_pages: 500,
+            max_dpi: 600,
+            decode_budget_bytes: 2 << 30,
+            decode_wait_ms: 10_000,
             default_dpi: 300,
             pdfium_library: None,
             page_timeout_ms: 180_000,

@@ -131,19 +131,82 @@ impl Limits {
     }
 }
 
-/// Decode every page of `bytes`.
-pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> {
+/// What a page's header says: its size, and the bytes its decoding needs at
+/// most (the decoder's buffer, plus the grey copy when that is another).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageInfo {
+    pub width: u32,
+    pub height: u32,
+    pub need: u64,
+}
+
+impl PageInfo {
+    /// Bytes the decoded grey page holds.
+    pub fn held(&self) -> u64 {
+        u64::from(self.width) * u64::from(self.height)
+    }
+}
+
+/// Every page's header, with the limits checked (page count, sides,
+/// pixels) before a single pixel is decoded.
+pub fn probe(bytes: &[u8], limits: &Limits) -> Result<Vec<PageInfo>, DecodeError> {
     if bytes.is_empty() {
         return Err(DecodeError::Empty);
     }
     match Format::sniff(bytes).ok_or(DecodeError::Unsupported)? {
-        Format::Tiff => decode_tiff(bytes, limits),
+        Format::Tiff => probe_tiff(bytes, limits),
         Format::Pdf => Err(DecodeError::Unsupported),
         other => {
             let format = other.image_format().ok_or(DecodeError::Unsupported)?;
-            decode_single(bytes, format, limits).map(|p| vec![p])
+            probe_single(bytes, format, limits).map(|p| vec![p])
         }
     }
+}
+
+/// Decode page `index` (from 0) of a document that [`probe`] accepted.
+pub fn decode_page(bytes: &[u8], index: usize, limits: &Limits) -> Result<Page, DecodeError> {
+    match Format::sniff(bytes).ok_or(DecodeError::Unsupported)? {
+        Format::Tiff => decode_tiff_page(bytes, index, limits),
+        Format::Pdf => Err(DecodeError::Unsupported),
+        other => {
+            let format = other.image_format().ok_or(DecodeError::Unsupported)?;
+            decode_single(bytes, format, limits)
+        }
+    }
+}
+
+/// Decode every page of `bytes`, one after the other.
+pub fn decode(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> {
+    let pages = probe(bytes, limits)?;
+    (0..pages.len())
+        .map(|i| decode_page(bytes, i, limits))
+        .collect()
+}
+
+fn probe_single(
+    bytes: &[u8],
+    format: ImageFormat,
+    limits: &Limits,
+) -> Result<PageInfo, DecodeError> {
+    use image::ImageDecoder;
+
+    let reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let (width, height) = reader.into_dimensions().map_err(undecodable)?;
+    limits.check(1, width, height)?;
+    let decoder = ImageReader::with_format(Cursor::new(bytes), format)
+        .into_decoder()
+        .map_err(undecodable)?;
+    let pixels = u64::from(width) * u64::from(height);
+    let grey_copy = if decoder.color_type() == image::ColorType::L8 {
+        0
+    } else {
+        pixels
+    };
+    Ok(PageInfo {
+        width,
+        height,
+        need: decoder.total_bytes().max(pixels) + grey_copy,
+    })
 }
 
 fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Page, DecodeError> {
@@ -166,55 +229,99 @@ fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<P
     })
 }
 
-fn decode_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<Page>, DecodeError> {
-    use tiff::decoder::{Decoder, DecodingResult};
-    use tiff::ColorType;
-
-    let corrupt = undecodable::<tiff::TiffError>;
+fn tiff_decoder<'a>(
+    bytes: &'a [u8],
+    limits: &Limits,
+) -> Result<tiff::decoder::Decoder<Cursor<&'a [u8]>>, DecodeError> {
     let mut tiff_limits = tiff::decoder::Limits::default();
     tiff_limits.decoding_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
     tiff_limits.intermediate_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
-    let mut decoder = Decoder::new(Cursor::new(bytes))
-        .map_err(corrupt)?
-        .with_limits(tiff_limits);
+    Ok(tiff::decoder::Decoder::new(Cursor::new(bytes))
+        .map_err(undecodable)?
+        .with_limits(tiff_limits))
+}
+
+/// Bytes per pixel of the TIFF pixel formats read.
+fn tiff_bytes_per_pixel(color: tiff::ColorType) -> Result<u64, DecodeError> {
+    use tiff::ColorType;
+    match color {
+        ColorType::Gray(8) => Ok(1),
+        ColorType::Gray(16) => Ok(2),
+        ColorType::RGB(8) => Ok(3),
+        ColorType::RGBA(8) => Ok(4),
+        other => {
+            tracing::warn!(color = ?other, "an uploaded TIFF has an unsupported pixel format");
+            Err(DecodeError::Corrupt(
+                "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
+                    .into(),
+            ))
+        }
+    }
+}
+
+/// Walk the TIFF's directories (tags only, no strip is read).
+fn probe_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<PageInfo>, DecodeError> {
+    let corrupt = undecodable::<tiff::TiffError>;
+    let mut decoder = tiff_decoder(bytes, limits)?;
     let mut pages = Vec::new();
     loop {
         let (width, height) = decoder.dimensions().map_err(corrupt)?;
         limits.check(pages.len() + 1, width, height)?;
-        let color = decoder.colortype().map_err(corrupt)?;
-        let data = decoder.read_image().map_err(corrupt)?;
-        let px = (width as usize) * (height as usize);
-        let gray: Vec<u8> = match (color, data) {
-            (ColorType::Gray(8), DecodingResult::U8(v)) => v,
-            (ColorType::Gray(16), DecodingResult::U16(v)) => {
-                v.iter().map(|p| (p >> 8) as u8).collect()
-            }
-            (ColorType::RGB(8), DecodingResult::U8(v)) => v.chunks_exact(3).map(luma).collect(),
-            (ColorType::RGBA(8), DecodingResult::U8(v)) => v.chunks_exact(4).map(luma).collect(),
-            (other, _) => {
-                tracing::warn!(color = ?other, "an uploaded TIFF has an unsupported pixel format");
-                return Err(DecodeError::Corrupt(
-                    "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
-                        .into(),
-                ));
-            }
-        };
-        if gray.len() < px {
-            return Err(DecodeError::Corrupt(
-                "the TIFF is damaged: a page is shorter than its size".into(),
-            ));
-        }
-        pages.push(Page {
+        let per_pixel = tiff_bytes_per_pixel(decoder.colortype().map_err(corrupt)?)?;
+        let pixels = u64::from(width) * u64::from(height);
+        let grey_copy = if per_pixel == 1 { 0 } else { pixels };
+        pages.push(PageInfo {
             width,
             height,
-            gray,
+            need: pixels * per_pixel + grey_copy,
         });
         if !decoder.more_images() {
-            break;
+            return Ok(pages);
+        }
+        if pages.len() >= limits.max_pages {
+            return Err(DecodeError::TooManyPages {
+                max: limits.max_pages,
+            });
         }
         decoder.next_image().map_err(corrupt)?;
     }
-    Ok(pages)
+}
+
+fn decode_tiff_page(bytes: &[u8], index: usize, limits: &Limits) -> Result<Page, DecodeError> {
+    use tiff::decoder::DecodingResult;
+    use tiff::ColorType;
+
+    let corrupt = undecodable::<tiff::TiffError>;
+    let mut decoder = tiff_decoder(bytes, limits)?;
+    if index > 0 {
+        decoder.seek_to_image(index).map_err(corrupt)?;
+    }
+    let (width, height) = decoder.dimensions().map_err(corrupt)?;
+    limits.check(index + 1, width, height)?;
+    let color = decoder.colortype().map_err(corrupt)?;
+    tiff_bytes_per_pixel(color)?;
+    let data = decoder.read_image().map_err(corrupt)?;
+    let px = (width as usize) * (height as usize);
+    let gray: Vec<u8> = match (color, data) {
+        (ColorType::Gray(8), DecodingResult::U8(v)) => v,
+        (ColorType::Gray(16), DecodingResult::U16(v)) => v.iter().map(|p| (p >> 8) as u8).collect(),
+        (ColorType::RGB(8), DecodingResult::U8(v)) => v.chunks_exact(3).map(luma).collect(),
+        (ColorType::RGBA(8), DecodingResult::U8(v)) => v.chunks_exact(4).map(luma).collect(),
+        _ => return Err(DecodeError::Corrupt(
+            "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
+                .into(),
+        )),
+    };
+    if gray.len() < px {
+        return Err(DecodeError::Corrupt(
+            "the TIFF is damaged: a page is shorter than its size".into(),
+        ));
+    }
+    Ok(Page {
+        width,
+        height,
+        gray,
+    })
 }
 
 fn luma(p: &[u8]) -> u8 {
@@ -277,5 +384,52 @@ mod tests {
         let bytes = png(300, 300);
         let err = decode(&bytes[..bytes.len() / 2], &LIMITS).err().unwrap();
         assert_eq!(err.to_string(), UNDECODABLE);
+    }
+
+    #[test]
+    fn a_tiffs_pages_are_probed_from_their_headers_alone() {
+        // The shared strip is not deflate at all: only decoding would notice.
+        let tiff = fixtures::tiff_sharing_one_strip(&[(100, 50), (30, 20)], b"not a strip", 8);
+        let pages = probe(&tiff, &LIMITS).unwrap();
+        assert_eq!(
+            pages
+                .iter()
+                .map(|p| (p.width, p.height, p.need))
+                .collect::<Vec<_>>(),
+            [(100, 50, 5000), (30, 20, 600)]
+        );
+        assert!(matches!(
+            decode_page(&tiff, 1, &LIMITS),
+            Err(DecodeError::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn a_tiff_with_too_many_pages_is_refused_from_its_headers() {
+        let tiff = fixtures::tiff_sharing_one_strip(&[(10, 10); 11], b"not a strip", 8);
+        assert_eq!(
+            probe(&tiff, &LIMITS).err(),
+            Some(DecodeError::TooManyPages { max: 10 })
+        );
+    }
+
+    #[test]
+    fn a_tiffs_last_page_over_the_pixel_limit_is_refused_from_its_headers() {
+        let tiff =
+            fixtures::tiff_sharing_one_strip(&[(10, 10), (20_000, 20_000)], b"not a strip", 8);
+        assert!(matches!(
+            probe(&tiff, &LIMITS),
+            Err(DecodeError::TooManyPixels { page: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_colour_png_needs_its_rgb_buffer_and_a_grey_copy() {
+        let img = image::RgbImage::from_pixel(40, 30, image::Rgb([1, 2, 3]));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let pages = probe(&out.into_inner(), &LIMITS).unwrap();
+        assert_eq!(pages[0].need, 40 * 30 * 3 + 40 * 30);
+        assert_eq!(probe(&png(40, 30), &LIMITS).unwrap()[0].need, 40 * 30);
     }
 }

@@ -76,6 +76,7 @@ struct Task {
 #[derive(Clone)]
 pub struct EnginePool {
     tx: FairSender<Task>,
+    capacity: usize,
     user_queue: usize,
     warm: Arc<AtomicUsize>,
     workers: usize,
@@ -106,6 +107,7 @@ impl EnginePool {
         }
         Self {
             tx,
+            capacity: queue_depth.max(1),
             user_queue,
             warm,
             workers,
@@ -119,6 +121,18 @@ impl EnginePool {
 
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Whether a page of `owner`'s would be queued now: checked before a
+    /// page is decoded, so that a full queue costs no decoding.
+    pub fn room_for(&self, owner: &str) -> Result<(), EngineError> {
+        if self.tx.len() >= self.capacity {
+            return Err(EngineError::QueueFull);
+        }
+        if self.user_queue > 0 && self.tx.queued_for(owner) >= self.user_queue {
+            return Err(EngineError::UserQueueFull(self.user_queue));
+        }
+        Ok(())
     }
 
     /// Queue one page of `owner`'s and wait for its result; a full queue

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use kit::Problem;
 
+use crate::budget::BudgetError;
 use crate::decode::DecodeError;
 use crate::engine::EngineError;
 
@@ -13,6 +14,8 @@ pub enum OcrError {
     Decode(#[from] DecodeError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Budget(#[from] BudgetError),
     #[error("the upload is larger than {0} bytes")]
     UploadTooLarge(usize),
     #[error("no file: send it in the multipart field 'file' or as the request body")]
@@ -45,6 +48,8 @@ impl OcrError {
             Self::Engine(EngineError::UserQueueFull(_)) => "user_queue_full",
             Self::Engine(EngineError::TimedOut(_)) => "page_timeout",
             Self::Engine(_) => "engine",
+            Self::Budget(BudgetError::TooLarge { .. }) => "decode_size",
+            Self::Budget(BudgetError::Busy) => "decode_busy",
             Self::UploadTooLarge(_) => "bytes",
             Self::NoFile | Self::Upload(_) => "upload",
             Self::Option(_) => "option",
@@ -91,6 +96,18 @@ impl From<OcrError> for Problem {
                 "document-too-large",
                 "Document too large",
             ),
+            OcrError::Budget(BudgetError::TooLarge { budget, .. }) => p(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "document-too-large",
+                "Document too large",
+            )
+            .limit(budget),
+            OcrError::Budget(BudgetError::Busy) => p(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "decode-busy",
+                "Too many pages being decoded",
+            )
+            .retry_after(5),
             OcrError::Decode(DecodeError::Corrupt(_)) => p(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "corrupt-file",

@@ -3,6 +3,7 @@
 //! engines, answered as JSON (blocks, lines, words with boxes and
 //! confidences), text, hOCR or TSV.
 
+pub mod budget;
 pub mod config;
 pub mod decode;
 pub mod engine;

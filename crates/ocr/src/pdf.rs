@@ -1,12 +1,18 @@
 //! PDF input through PDFium (the `libpdfium.so` shipped in the `pypdfium2`
 //! wheel, BSD/Apache licensed, loaded at run time). Pages that carry a text
 //! layer give that text without OCR; the others are rasterized to grey at the
-//! requested resolution. PDFium is not thread-safe, so one thread owns it.
-//! A page that cannot be loaded or rendered fails alone.
+//! requested resolution. PDFium is not thread-safe, so one thread owns it;
+//! a document is opened once, its page count and sizes told up front, and
+//! its pages rendered one at a time on request. A page
+//! that cannot be loaded or rendered fails alone.
 
 use std::path::PathBuf;
 
-use crossbeam_channel::{bounded, Sender};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use pdfium_render::prelude::*;
 use tokio::sync::oneshot;
 
@@ -49,20 +55,87 @@ pub enum PdfPage {
     Image(Page),
     /// The page could not be read.
     Failed { error: String },
+    /// The page is over a limit; the document is refused.
+    Refused(DecodeError),
 }
 
-struct Task {
-    bytes: bytes::Bytes,
+// PDFium renders to BGRA here: rendering straight into a grey bitmap
+// (`PdfBitmapFormat::Gray`) trips an assertion inside PDFium on ordinary
+// pages.
+
+/// Work for the PDFium thread. A document is opened once per request and
+/// kept open while its pages are asked for one at a time.
+enum Msg {
+    Open {
+        id: u64,
+        bytes: bytes::Bytes,
+        open: Opening,
+        reply: oneshot::Sender<Result<Vec<(u32, u32)>, DecodeError>>,
+    },
+    Page {
+        id: u64,
+        index: usize,
+        reply: oneshot::Sender<PdfPage>,
+    },
+    Close {
+        id: u64,
+    },
+}
+
+/// How an opened document is to be read.
+#[derive(Debug, Clone, Copy)]
+struct Opening {
     dpi: u32,
     mode: PdfMode,
     limits: Limits,
-    reply: oneshot::Sender<Result<Vec<PdfPage>, DecodeError>>,
 }
 
 #[derive(Clone)]
 pub struct PdfReader {
-    tx: Option<Sender<Task>>,
+    tx: Option<Sender<Msg>>,
+    open: Arc<AtomicUsize>,
+    next_id: Arc<AtomicU64>,
+    max_open: usize,
     problem: Option<String>,
+}
+
+/// An open PDF: its pages' sizes in pixels at the requested resolution,
+/// and its pages on request. Closed when dropped.
+pub struct PdfDoc {
+    id: u64,
+    tx: Sender<Msg>,
+    open: Arc<AtomicUsize>,
+    /// Each page's size, in pixels at the requested resolution.
+    pub sizes: Vec<(u32, u32)>,
+}
+
+impl PdfDoc {
+    /// Page `index` (from 0): its text layer, or rendered to grey.
+    pub async fn page(&self, index: usize) -> PdfPage {
+        let (reply, answer) = oneshot::channel();
+        let stopped = || PdfPage::Failed {
+            error: format!("page {} could not be read", index + 1),
+        };
+        if self
+            .tx
+            .send(Msg::Page {
+                id: self.id,
+                index,
+                reply,
+            })
+            .is_err()
+        {
+            return stopped();
+        }
+        answer.await.unwrap_or_else(|_| stopped())
+    }
+}
+
+impl Drop for PdfDoc {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Close { id: self.id });
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Where `libpdfium.so` may be: the configured path, the repository's
@@ -84,18 +157,60 @@ fn candidates(configured: Option<&str>) -> Vec<PathBuf> {
     out
 }
 
+/// The PDFium thread: documents stay open between their pages' requests.
+fn serve(pdfium: Pdfium, rx: Receiver<Msg>) {
+    let mut docs: HashMap<u64, (PdfDocument<'_>, Opening)> = HashMap::new();
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            Msg::Open {
+                id,
+                bytes,
+                open,
+                reply,
+            } => {
+                let opened = open_document(&pdfium, bytes, open);
+                let sizes = opened.map(|(doc, sizes)| {
+                    docs.insert(id, (doc, open));
+                    sizes
+                });
+                let _ = reply.send(sizes);
+            }
+            Msg::Page { id, index, reply } => {
+                let page = match docs.get(&id) {
+                    Some((doc, open)) => read_page(doc, index, open),
+                    None => PdfPage::Failed {
+                        error: format!("page {} could not be read", index + 1),
+                    },
+                };
+                let _ = reply.send(page);
+            }
+            Msg::Close { id } => {
+                docs.remove(&id);
+            }
+        }
+    }
+}
+
 impl PdfReader {
-    pub fn start(configured: Option<&str>, queue_depth: usize) -> Self {
-        let Some(path) = candidates(configured).into_iter().find(|p| p.is_file()) else {
-            let problem =
-                "libpdfium.so not found (run.sh installs it into vendor/pdfium)".to_string();
+    /// Start the PDFium thread; at most `max_open` documents are read at
+    /// once (more are refused as busy).
+    pub fn start(configured: Option<&str>, max_open: usize) -> Self {
+        let unavailable = |problem: String| {
             tracing::warn!("{problem}: PDF input disabled");
-            return Self {
+            Self {
                 tx: None,
+                open: Arc::default(),
+                next_id: Arc::default(),
+                max_open,
                 problem: Some(problem),
-            };
+            }
         };
-        let (tx, rx) = bounded::<Task>(queue_depth.max(1));
+        let Some(path) = candidates(configured).into_iter().find(|p| p.is_file()) else {
+            return unavailable(
+                "libpdfium.so not found (run.sh installs it into vendor/pdfium)".to_string(),
+            );
+        };
+        let (tx, rx) = unbounded::<Msg>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
             .name("pdfium".into())
@@ -110,26 +225,19 @@ impl PdfReader {
                         return;
                     }
                 };
-                while let Ok(task) = rx.recv() {
-                    let result = read(&pdfium, &task);
-                    let _ = task.reply.send(result);
-                }
+                serve(pdfium, rx);
             })
             .expect("spawn the PDFium thread");
-        let problem = match ready_rx.recv() {
-            Ok(Ok(())) => {
-                return Self {
-                    tx: Some(tx),
-                    problem: None,
-                }
-            }
-            Ok(Err(problem)) => problem,
-            Err(_) => "the PDFium thread stopped".to_string(),
-        };
-        tracing::warn!("{problem}: PDF input disabled");
-        Self {
-            tx: None,
-            problem: Some(problem),
+        match ready_rx.recv() {
+            Ok(Ok(())) => Self {
+                tx: Some(tx),
+                open: Arc::default(),
+                next_id: Arc::default(),
+                max_open: max_open.max(1),
+                problem: None,
+            },
+            Ok(Err(problem)) => unavailable(problem),
+            Err(_) => unavailable("the PDFium thread stopped".to_string()),
         }
     }
 
@@ -138,31 +246,48 @@ impl PdfReader {
         self.problem.as_deref()
     }
 
-    pub async fn read(
+    /// Open a PDF and check its page count (and, to be rendered whatever
+    /// their text, its pages' sizes) against `limits`; nothing is rendered.
+    pub async fn open(
         &self,
         bytes: bytes::Bytes,
         dpi: u32,
         mode: PdfMode,
         limits: Limits,
-    ) -> Result<Vec<PdfPage>, DecodeError> {
+    ) -> Result<PdfDoc, DecodeError> {
         let tx = self.tx.as_ref().ok_or(DecodeError::PdfUnavailable)?;
+        if self.open.fetch_add(1, Ordering::SeqCst) >= self.max_open {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return Err(DecodeError::Busy);
+        }
+        let doc = PdfDoc {
+            id: self.next_id.fetch_add(1, Ordering::SeqCst),
+            tx: tx.clone(),
+            open: self.open.clone(),
+            sizes: Vec::new(),
+        };
         let (reply, answer) = oneshot::channel();
-        tx.try_send(Task {
+        tx.send(Msg::Open {
+            id: doc.id,
             bytes,
-            dpi,
-            mode,
-            limits,
+            open: Opening { dpi, mode, limits },
             reply,
         })
-        .map_err(|_| DecodeError::Busy)?;
-        answer.await.map_err(|_| DecodeError::PdfUnavailable)?
+        .map_err(|_| DecodeError::PdfUnavailable)?;
+        let mut doc = doc;
+        doc.sizes = answer.await.map_err(|_| DecodeError::PdfUnavailable)??;
+        Ok(doc)
     }
 }
 
-#[tracing::instrument(skip_all, name = "pdf_read", fields(bytes = task.bytes.len()))]
-fn read(pdfium: &Pdfium, task: &Task) -> Result<Vec<PdfPage>, DecodeError> {
+#[tracing::instrument(skip_all, name = "pdf_open", fields(bytes = bytes.len()))]
+fn open_document(
+    pdfium: &Pdfium,
+    bytes: bytes::Bytes,
+    open: Opening,
+) -> Result<(PdfDocument<'_>, Vec<(u32, u32)>), DecodeError> {
     let doc = pdfium
-        .load_pdf_from_byte_slice(&task.bytes, None)
+        .load_pdf_from_byte_vec(bytes.to_vec(), None)
         .map_err(|e| {
             tracing::warn!(error = %e, "PDFium could not load an uploaded PDF");
             DecodeError::Corrupt(DAMAGED.into())
@@ -172,53 +297,68 @@ fn read(pdfium: &Pdfium, task: &Task) -> Result<Vec<PdfPage>, DecodeError> {
     if count == 0 {
         return Err(DecodeError::Corrupt("the PDF has no pages".into()));
     }
-    if count > task.limits.max_pages {
+    if count > open.limits.max_pages {
         return Err(DecodeError::TooManyPages {
-            max: task.limits.max_pages,
+            max: open.limits.max_pages,
         });
     }
-    let scale = task.dpi as f32 / 72.0;
-    let mut out = Vec::with_capacity(count);
+    let scale = open.dpi as f32 / 72.0;
+    let mut sizes = Vec::with_capacity(count);
     for index in 0..count {
-        let page = match pages.get(index as u16) {
-            Ok(p) => p,
-            Err(e) => {
-                out.push(page_failed(index, "read", &e));
-                continue;
-            }
+        // A page whose size cannot be read fails alone, when it is asked for.
+        let (width, height) = match pages.page_size(index as u16) {
+            Ok(rect) => (
+                (rect.width().value * scale).round().max(1.0) as u32,
+                (rect.height().value * scale).round().max(1.0) as u32,
+            ),
+            Err(_) => (1, 1),
         };
-        let width = (page.width().value * scale).round().max(1.0) as u32;
-        let height = (page.height().value * scale).round().max(1.0) as u32;
-        if task.mode != PdfMode::Force {
-            let text = page.text().map(|t| t.all()).unwrap_or_default();
-            if !text.trim().is_empty() || task.mode == PdfMode::TextOnly {
-                out.push(PdfPage::Text {
-                    width,
-                    height,
-                    text,
-                });
-                continue;
-            }
+        if open.mode == PdfMode::Force {
+            open.limits.check(index + 1, width, height)?;
         }
-        task.limits.check(index + 1, width, height)?;
-        let config = PdfRenderConfig::new()
-            .set_target_width(width as i32)
-            .set_maximum_height(height as i32);
-        let rendered = page
-            .render_with_config(&config)
-            .map(|bitmap| bitmap.as_image().into_luma8());
-        match rendered {
-            Ok(gray) => {
-                out.push(PdfPage::Image(Page {
-                    width: gray.width(),
-                    height: gray.height(),
-                    gray: gray.into_raw(),
-                }));
-            }
-            Err(e) => out.push(page_failed(index, "rendered", &e)),
+        sizes.push((width, height));
+    }
+    Ok((doc, sizes))
+}
+
+#[tracing::instrument(skip_all, name = "pdf_page", fields(page = index + 1))]
+fn read_page(doc: &PdfDocument<'_>, index: usize, open: &Opening) -> PdfPage {
+    let page = match doc.pages().get(index as u16) {
+        Ok(p) => p,
+        Err(e) => return page_failed(index, "read", &e),
+    };
+    let scale = open.dpi as f32 / 72.0;
+    let width = (page.width().value * scale).round().max(1.0) as u32;
+    let height = (page.height().value * scale).round().max(1.0) as u32;
+    if open.mode != PdfMode::Force {
+        let text = page.text().map(|t| t.all()).unwrap_or_default();
+        if !text.trim().is_empty() || open.mode == PdfMode::TextOnly {
+            return PdfPage::Text {
+                width,
+                height,
+                text,
+            };
         }
     }
-    Ok(out)
+    if let Err(e) = open.limits.check(index + 1, width, height) {
+        return PdfPage::Refused(e);
+    }
+    let config = PdfRenderConfig::new()
+        .set_target_width(width as i32)
+        .set_maximum_height(height as i32);
+    let rendered = page.render_with_config(&config).map(|bitmap| {
+        let gray = bitmap.as_image().into_luma8();
+        drop(bitmap);
+        Page {
+            width: gray.width(),
+            height: gray.height(),
+            gray: gray.into_raw(),
+        }
+    });
+    match rendered {
+        Ok(page) => PdfPage::Image(page),
+        Err(e) => page_failed(index, "rendered", &e),
+    }
 }
 
 /// The detail of a PDF that PDFium could not open.

@@ -9,12 +9,13 @@ use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::budget::DecodeBudget;
 use crate::config::OcrConfig;
-use crate::decode::{self, Format, Limits, Page};
+use crate::decode::{self, Format, Limits, Page, PageInfo};
 use crate::engine::{EngineError, EnginePool, PageJob, Recognized};
 use crate::error::OcrError;
 use crate::jobs::{Jobs, Progress};
-use crate::pdf::{PdfMode, PdfPage, PdfReader};
+use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
 use crate::tsv::{self, Block};
 
 /// Output formats.
@@ -91,8 +92,64 @@ pub struct Ocr {
     config: OcrConfig,
     pool: EnginePool,
     pdf: PdfReader,
+    budget: DecodeBudget,
     jobs: Jobs,
     installed: Vec<String>,
+}
+
+/// Where a document's pages come from, each decoded or rendered only when
+/// its turn to be recognized comes.
+enum Pages {
+    /// An image or a TIFF, its pages' headers read.
+    Images {
+        bytes: bytes::Bytes,
+        pages: Vec<PageInfo>,
+    },
+    /// An open PDF.
+    Pdf { doc: PdfDoc, mode: PdfMode },
+}
+
+impl Pages {
+    fn len(&self) -> usize {
+        match self {
+            Self::Images { pages, .. } => pages.len(),
+            Self::Pdf { doc, .. } => doc.sizes.len(),
+        }
+    }
+
+    /// Bytes decoding page `i` needs at most: for a PDF page, PDFium's BGRA
+    /// bitmap, its RGBA copy, and the grey page.
+    fn need(&self, i: usize) -> u64 {
+        match self {
+            Self::Images { pages, .. } => pages[i].need,
+            Self::Pdf {
+                mode: PdfMode::TextOnly,
+                ..
+            } => 0,
+            Self::Pdf { doc, .. } => {
+                let (w, h) = doc.sizes[i];
+                9 * u64::from(w) * u64::from(h)
+            }
+        }
+    }
+
+    /// Page `i`, decoded or rendered now.
+    async fn page(&self, i: usize, limits: Limits) -> Result<PdfPage, OcrError> {
+        match self {
+            Self::Images { bytes, .. } => {
+                let bytes = bytes.clone();
+                let page =
+                    tokio::task::spawn_blocking(move || decode::decode_page(&bytes, i, &limits))
+                        .await
+                        .map_err(|e| OcrError::Upload(e.to_string()))??;
+                Ok(PdfPage::Image(page))
+            }
+            Self::Pdf { doc, .. } => match doc.page(i).await {
+                PdfPage::Refused(e) => Err(e.into()),
+                page => Ok(page),
+            },
+        }
+    }
 }
 
 /// Where Tesseract's language files are.
@@ -148,6 +205,7 @@ impl Ocr {
         );
         let pdf = PdfReader::start(config.pdfium_library.as_deref(), config.queue_depth);
         tracing::info!(workers, languages = ?installed, "OCR engines starting");
+        let budget = DecodeBudget::new(config.decode_budget_bytes);
         let jobs = Jobs::new(
             config.job_ttl_secs,
             config.max_active_jobs,
@@ -157,6 +215,7 @@ impl Ocr {
             config,
             pool,
             pdf,
+            budget,
             jobs,
             installed,
         }
@@ -231,8 +290,11 @@ impl Ocr {
             }
         }
         let dpi = dpi.unwrap_or(self.config.default_dpi);
-        if !(70..=2400).contains(&dpi) {
-            return Err(OcrError::Option(format!("dpi {dpi} (expected 70 to 2400)")));
+        let max_dpi = self.config.max_dpi.max(70);
+        if !(70..=max_dpi).contains(&dpi) {
+            return Err(OcrError::Option(format!(
+                "dpi {dpi} (expected 70 to {max_dpi})"
+            )));
         }
         let format = format.unwrap_or("json").parse()?;
         Ok(Options {
@@ -295,6 +357,12 @@ impl Ocr {
     /// user's many documents with another's few. With `progress` (a job),
     /// pages wait for room in a full queue instead of failing, and progress
     /// is reported.
+    ///
+    /// Every page's header is checked first (count, sizes); then each page
+    /// is decoded or rendered only when its turn comes, under the decode
+    /// budget, and dropped once recognized: a document holds at most one
+    /// decoded page per worker. An interactive request is refused (429)
+    /// before decoding a page the queue has no room for.
     #[tracing::instrument(skip_all, name = "ocr_document", fields(bytes = bytes.len()))]
     pub async fn run_with(
         &self,
@@ -304,22 +372,34 @@ impl Ocr {
         progress: Option<Arc<Progress>>,
     ) -> Result<Document, OcrError> {
         let limits = self.limits();
-        let inputs: Vec<PdfPage> = if Format::sniff(&bytes) == Some(Format::Pdf) {
-            self.pdf.read(bytes, opts.dpi, opts.mode, limits).await?
+        let wait = progress.is_some();
+        // An interactive request is refused before anything is decoded
+        // when its pages could not be queued.
+        if !wait {
+            self.pool.room_for(owner)?;
+        }
+        let source = if Format::sniff(&bytes) == Some(Format::Pdf) {
+            let doc = self.pdf.open(bytes, opts.dpi, opts.mode, limits).await?;
+            Pages::Pdf {
+                doc,
+                mode: opts.mode,
+            }
         } else {
-            tokio::task::spawn_blocking(move || decode::decode(&bytes, &limits))
+            let header = bytes.clone();
+            let pages = tokio::task::spawn_blocking(move || decode::probe(&header, &limits))
                 .await
-                .map_err(|e| OcrError::Upload(e.to_string()))??
-                .into_iter()
-                .map(PdfPage::Image)
-                .collect()
+                .map_err(|e| OcrError::Upload(e.to_string()))??;
+            Pages::Images { bytes, pages }
         };
         if let Some(p) = &progress {
-            p.total.store(inputs.len(), Ordering::SeqCst);
+            p.total.store(source.len(), Ordering::SeqCst);
         }
         let hocr = opts.format == OutputFormat::Hocr;
         let progress = &progress;
-        let jobs = inputs.into_iter().enumerate().map(|(i, input)| {
+        let source = &source;
+        let budget_wait =
+            (!wait).then(|| std::time::Duration::from_millis(self.config.decode_wait_ms));
+        let jobs = (0..source.len()).map(|i| {
             let job = PageJob {
                 languages: opts.languages.clone(),
                 psm: opts.psm,
@@ -347,6 +427,12 @@ impl Ocr {
                     hocr: None,
                     tsv: String::new(),
                 };
+                if !wait {
+                    self.pool.room_for(owner)?;
+                }
+                // Held until this page has been recognized and dropped.
+                let mut reservation = self.budget.reserve(source.need(i), budget_wait).await?;
+                let input = source.page(i, limits).await?;
                 match input {
                     PdfPage::Text {
                         width,
@@ -360,11 +446,12 @@ impl Ocr {
                         result.source = "text-layer";
                     }
                     PdfPage::Failed { error } => result.error = Some(error),
+                    PdfPage::Refused(e) => return Err(e.into()),
                     PdfPage::Image(page) => {
+                        reservation.shrink_to(page.gray.len() as u64);
                         result.width = page.width;
                         result.height = page.height;
-                        let r: Recognized =
-                            self.recognize(owner, page, job, progress.is_some()).await?;
+                        let r: Recognized = self.recognize(owner, page, job, wait).await?;
                         result.blocks = tsv::parse(&r.tsv);
                         result.text = r.text;
                         result.mean_confidence = r.mean_confidence;
@@ -376,6 +463,7 @@ impl Ocr {
                         result.tsv = r.tsv;
                     }
                 }
+                drop(reservation);
                 if let Some(p) = progress {
                     p.done.fetch_add(1, Ordering::SeqCst);
                 }
