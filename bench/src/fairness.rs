@@ -39,18 +39,12 @@ struct Args {
 
 const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
 
-/// The largest schema the default limits accept: an enum of 64 long values
-/// that share a prefix (the grammar keeps every value alive for as long as
-/// the prefix lasts), just under 16 KiB.
+/// The largest schema the default limits (`llm.schema_limits`) accept: an
+/// enum of 16 long values that share a prefix (the grammar keeps every value
+/// alive for as long as the prefix lasts), just under 8 KiB.
 fn largest_schema() -> Value {
-    let values: Vec<String> = (0..64)
-        .map(|i| {
-            format!(
-                "{}-{i:03}",
-                "the-same-long-prefix-of-every-value ".repeat(5)
-            )
-        })
-        .collect();
+    let prefix = "the-same-long-prefix-of-every-value ".repeat(13);
+    let values: Vec<String> = (0..16).map(|i| format!("{prefix}-{i:03}")).collect();
     json!({"type": "object", "properties": {"answer": {"enum": values}}, "required": ["answer"]})
 }
 
@@ -163,8 +157,8 @@ async fn main() -> anyhow::Result<()> {
     let base = server.base.clone();
     let other = scriptorium_bench::account(&base, "other-user", PASSWORD).await?;
     let second = scriptorium_bench::account(&base, "second-user", PASSWORD).await?;
-    // Warm up: the first request pays for the prompt cache.
-    second_user(2, a.tokens, &base, &second).await?;
+    // Warm up: the first requests pay for loading pages of the model.
+    second_user(5, a.tokens, &base, &second).await?;
     let mut rows = Vec::new();
 
     rows.push(Row {

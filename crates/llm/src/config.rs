@@ -120,11 +120,11 @@ pub struct SchemaLimits {
 impl Default for SchemaLimits {
     fn default() -> Self {
         Self {
-            max_bytes: 16 * 1024,
-            max_enum_values: 64,
-            max_alternatives: 16,
+            max_bytes: 8 * 1024,
+            max_enum_values: 16,
+            max_alternatives: 8,
             max_depth: 12,
-            max_properties: 128,
+            max_properties: 64,
             max_repetition: 256,
         }
     }

@@ -243,7 +243,10 @@ mod tests {
         let schema = json!({"$ref": "#/definitions/missing"});
         match from_schema(&schema, &SchemaLimits::default()) {
             Err(LlmError::InvalidRequest { message, .. }) => {
-                assert!(message.contains("cannot be turned into a grammar"), "{message}");
+                assert!(
+                    message.contains("cannot be turned into a grammar"),
+                    "{message}"
+                );
                 assert!(!message.contains("ffi"), "{message}");
             }
             other => panic!("{other:?}"),

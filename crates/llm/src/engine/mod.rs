@@ -55,6 +55,13 @@ pub struct Generation {
     pub stop: Vec<String>,
 }
 
+impl Job {
+    /// The user whose request this is.
+    pub(crate) fn owner(&self) -> &str {
+        self.permit.owner()
+    }
+}
+
 pub(crate) struct Job {
     generation: Generation,
     events: mpsc::UnboundedSender<Event>,
@@ -62,7 +69,7 @@ pub(crate) struct Job {
     span: tracing::Span,
     /// The owner's unit of `llm.max_sequences_per_user`, given back when the
     /// job ends (finished, failed or cancelled, queued or running).
-    _permit: OwnerPermit,
+    permit: OwnerPermit,
 }
 
 /// The model as the HTTP side sees it: for tokenizing, templates and limits.
@@ -198,7 +205,7 @@ impl Engine {
             events,
             enqueued: Instant::now(),
             span: tracing::Span::current(),
-            _permit: permit,
+            permit: permit,
         };
         match self.tx.send(owner, job) {
             Ok(()) => {

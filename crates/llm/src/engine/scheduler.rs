@@ -45,6 +45,10 @@ struct Active {
     next_prompt: usize,
     /// The token sampled last, fed in the next step.
     pending: Option<LlamaToken>,
+    /// Whether this step carries `pending` (see [`users_in_turn`]).
+    feeds_pending: bool,
+    /// The step that last carried this slot's token.
+    last_fed: u64,
     generated: u32,
     /// Prompt tokens this step carries for the slot.
     chunk: usize,
@@ -137,6 +141,7 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
         .collect();
     let mut batch = LlamaBatch::new(batch_size as usize, 1);
     let limit = loaded.context_per_slot;
+    let mut step_no: u64 = 0;
 
     loop {
         // Requests whose client went away free their slot now.
@@ -182,14 +187,31 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
             continue;
         }
 
-        // One token from every generating slot, then prompt chunks.
+        // One token from every generating slot (or, with several users
+        // generating, from one slot of each user in turn), then prompt
+        // chunks.
+        step_no += 1;
+        let generating: Vec<(usize, &str, u64)> = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let a = s.active.as_ref()?;
+                a.pending.is_some().then(|| (i, a.job.owner(), a.last_fed))
+            })
+            .collect();
+        let fed = users_in_turn(&generating);
         batch.clear();
         let mut room = batch_size as usize;
-        for slot in &mut slots {
+        for (i, slot) in slots.iter_mut().enumerate() {
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
             a.logits_at = None;
+            a.feeds_pending = a.pending.is_some() && fed.contains(&i);
+            if !a.feeds_pending {
+                continue;
+            }
+            a.last_fed = step_no;
             if let Some(token) = a.pending {
                 let pos = slot.cached.len() as i32;
                 a.logits_at = Some(batch.n_tokens());
@@ -246,8 +268,10 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
             let Some(a) = slot.active.as_mut() else {
                 continue;
             };
-            if let Some(token) = a.pending.take() {
-                slot.cached.push(token);
+            if a.feeds_pending {
+                if let Some(token) = a.pending.take() {
+                    slot.cached.push(token);
+                }
             } else if a.chunk > 0 {
                 let prompt = &a.job.generation.prompt;
                 slot.cached
@@ -386,6 +410,8 @@ fn admit(
         output: TextOutput::new(job.generation.stop.clone()),
         next_prompt: keep,
         pending: None,
+        feeds_pending: false,
+        last_fed: 0,
         chunk: 0,
         generated: 0,
         logits_at: None,
@@ -396,6 +422,51 @@ fn admit(
     });
 }
 
+/// Which generating slots carry their token this step, from `(slot,
+/// owner, step last fed)`. With one user generating, all of them; with
+/// several, one slot per user (the one fed longest ago), so that each step
+/// costs about as much per user whatever one user runs: a user with two
+/// streams and a user with one each advance one token per step.
+fn users_in_turn(generating: &[(usize, &str, u64)]) -> Vec<usize> {
+    let first = generating.first().map(|g| g.1);
+    if generating.iter().all(|g| Some(g.1) == first) {
+        return generating.iter().map(|g| g.0).collect();
+    }
+    let mut chosen: Vec<(usize, &str, u64)> = Vec::new();
+    for &(slot, owner, last) in generating {
+        match chosen.iter_mut().find(|c| c.1 == owner) {
+            Some(c) if last < c.2 => *c = (slot, owner, last),
+            Some(_) => {}
+            None => chosen.push((slot, owner, last)),
+        }
+    }
+    chosen.into_iter().map(|c| c.0).collect()
+}
+
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::users_in_turn;
+
+    #[test]
+    fn one_user_runs_every_slot() {
+        assert_eq!(
+            users_in_turn(&[(0, "a", 5), (1, "a", 5), (3, "a", 2)]),
+            [0, 1, 3]
+        );
+        assert!(users_in_turn(&[]).is_empty());
+    }
+
+    #[test]
+    fn several_users_advance_one_slot_each_in_turn() {
+        // a has two streams, b one: one of a's (the one fed longest ago) and b's.
+        let picked = users_in_turn(&[(0, "a", 7), (1, "a", 6), (2, "b", 7)]);
+        assert_eq!(picked, [1, 2]);
+        // Next step slot 1 was fed at 8: slot 0's turn.
+        let picked = users_in_turn(&[(0, "a", 7), (1, "a", 8), (2, "b", 8)]);
+        assert_eq!(picked, [0, 2]);
+    }
 }
