@@ -287,7 +287,8 @@ fn open_document(
     open: Opening,
 ) -> Result<(PdfDocument<'_>, Vec<(u32, u32)>), DecodeError> {
     let doc = pdfium
-        .load_pdf_from_byte_vec(bytes.to_vec(), None)
+        // Without a copy when the upload is held here alone.
+        .load_pdf_from_byte_vec(Vec::from(bytes), None)
         .map_err(|e| {
             tracing::warn!(error = %e, "PDFium could not load an uploaded PDF");
             DecodeError::Corrupt(DAMAGED.into())
