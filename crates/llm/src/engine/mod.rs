@@ -205,7 +205,7 @@ impl Engine {
             events,
             enqueued: Instant::now(),
             span: tracing::Span::current(),
-            permit: permit,
+            permit,
         };
         match self.tx.send(owner, job) {
             Ok(()) => {
