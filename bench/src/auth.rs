@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use clap::Parser;
+use scriptorium_bench::PASSWORD;
 use serde_json::json;
 
 #[derive(Parser)]
@@ -27,8 +28,6 @@ struct Args {
     #[arg(long, env = "BENCH_DATABASE_URL")]
     database_url: Option<String>,
 }
-
-const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
 
 /// Seconds for one argon2id verification with the service's parameters.
 fn argon2_seconds() -> f64 {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Parser;
+use scriptorium_bench::{percentile, PASSWORD};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -37,8 +38,6 @@ struct Args {
     tokens: u32,
 }
 
-const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
-
 /// The largest schema the default limits (`llm.schema_limits`) accept: an
 /// enum of 16 long values that share a prefix (the grammar keeps every value
 /// alive for as long as the prefix lasts), just under 8 KiB.
@@ -46,15 +45,6 @@ fn largest_schema() -> Value {
     let prefix = "the-same-long-prefix-of-every-value ".repeat(13);
     let values: Vec<String> = (0..16).map(|i| format!("{prefix}-{i:03}")).collect();
     json!({"type": "object", "properties": {"answer": {"enum": values}}, "required": ["answer"]})
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
 }
 
 async fn chat(
@@ -203,8 +193,8 @@ async fn main() -> anyhow::Result<()> {
         times,
         note: format!(
             "other user: {:.1} ms/token with the schema, {:.1} without (p50)",
-            pct(&mut grammar, 0.5),
-            pct(&mut plain, 0.5)
+            percentile(&mut grammar, 0.5),
+            percentile(&mut plain, 0.5)
         ),
     });
 
@@ -242,7 +232,7 @@ async fn main() -> anyhow::Result<()> {
     });
     drop(held);
 
-    let idle_p99 = pct(&mut rows[0].times.clone(), 0.99);
+    let idle_p99 = percentile(&mut rows[0].times.clone(), 0.99);
     println!(
         "# Fairness: a second user's {}-token chat, {} requests per scenario, {} threads, default limits",
         a.tokens, a.requests, threads
@@ -250,8 +240,8 @@ async fn main() -> anyhow::Result<()> {
     println!("| scenario | p50 ms | p99 ms | p99 vs idle | notes |");
     println!("|---|---|---|---|---|");
     for mut r in rows {
-        let p50 = pct(&mut r.times, 0.5);
-        let p99 = pct(&mut r.times, 0.99);
+        let p50 = percentile(&mut r.times, 0.5);
+        let p99 = percentile(&mut r.times, 0.99);
         println!(
             "| {} | {:.0} | {:.0} | {:.2}x | {} |",
             r.scenario,

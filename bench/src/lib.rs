@@ -8,6 +8,19 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
+/// The password of every benchmark account.
+pub const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
+
+/// The `p` quantile (0 to 1) of `v`, nearest rank; NaN when empty.
+pub fn percentile(v: &mut [f64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
 /// The server process, killed when dropped, with its scratch folder.
 pub struct Server {
     child: Child,

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use clap::Parser;
 use futures::StreamExt;
+use scriptorium_bench::{percentile, PASSWORD};
 use serde_json::{json, Value};
 
 #[derive(Parser)]
@@ -49,8 +50,6 @@ struct Args {
     #[arg(long, default_value_t = 3)]
     turns: usize,
 }
-
-const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
 
 /// A prompt the model continues without ending, so every request produces
 /// the same number of tokens.
@@ -144,15 +143,6 @@ struct Row {
     short: usize,
 }
 
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
-}
-
 impl Sample {
     fn absorb(&mut self, other: Sample) {
         self.ttft.extend(other.ttft);
@@ -165,8 +155,14 @@ impl Sample {
     fn row(mut self, wall: f64) -> Row {
         Row {
             tokens_per_sec: self.tokens as f64 / wall,
-            ttft: (pct(&mut self.ttft, 0.5), pct(&mut self.ttft, 0.99)),
-            itl: (pct(&mut self.itl, 0.5), pct(&mut self.itl, 0.99)),
+            ttft: (
+                percentile(&mut self.ttft, 0.5),
+                percentile(&mut self.ttft, 0.99),
+            ),
+            itl: (
+                percentile(&mut self.itl, 0.5),
+                percentile(&mut self.itl, 0.99),
+            ),
             short: self.short,
         }
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use scriptorium_bench::PASSWORD;
 use tokio::sync::Semaphore;
 
 #[derive(Parser)]
@@ -28,8 +29,6 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     turns: usize,
 }
-
-const PASSWORD: &str = "bench-vellum-quill-inkwell-42";
 
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
