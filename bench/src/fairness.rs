@@ -4,14 +4,16 @@
 //!
 //! - idle: the second user alone;
 //! - largest schema: another user sends, back to back, requests with the
-//!   largest `response_format` schema the default limits accept;
+//!   largest `response_format` schema the default limits accept, once
+//!   with each grammar engine (`llm.grammar_engine`: llguidance, gbnf);
 //! - held streams: another user opens as many streams as
 //!   `llm.max_sequences_per_user` allows and never reads them, and keeps
 //!   trying to open more (those get 429).
 //!
 //! Prints p50 and p99 of the second user's request time and its ratio to
 //! idle (target: p99 within 2x), and the other user's own time per token
-//! with and without the schema (the grammar's cost, which that user pays).
+//! with and without the schema (the grammar's cost, which that user pays),
+//! and the sampler's own time per token (`llm_sampling_seconds`).
 //!
 //! Run: `bench/fairness.sh`.
 
@@ -125,114 +127,156 @@ async fn schema_load(
 }
 
 struct Row {
-    scenario: &'static str,
+    scenario: String,
     times: Vec<f64>,
+    /// The p99 of the idle row of the same server.
+    idle_p99: f64,
     note: String,
+}
+
+/// `llm_sampling_seconds{constraint}`'s sum and count from `/metrics`.
+async fn sampling(base: &str, constraint: &str) -> anyhow::Result<(f64, f64)> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let read = |suffix: &str| {
+        let prefix = format!("llm_sampling_seconds_{suffix}{{constraint=\"{constraint}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    Ok((read("sum"), read("count")))
+}
+
+/// The other user alone for 8 s, with or without the schema: its
+/// milliseconds per token (p50), and the sampler's milliseconds per token
+/// (`constraint`: the label the sampler's time is recorded under).
+async fn alone(
+    base: &str,
+    token: &str,
+    schema: Option<Value>,
+    constraint: &str,
+) -> anyhow::Result<(f64, f64)> {
+    let before = sampling(base, constraint).await?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn(schema_load(
+        base.to_owned(),
+        token.to_owned(),
+        schema,
+        stop.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut per_token = load.await??;
+    let after = sampling(base, constraint).await?;
+    let sampling_ms = (after.0 - before.0) * 1000.0 / (after.1 - before.1).max(1.0);
+    Ok((percentile(&mut per_token, 0.5), sampling_ms))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let a = Args::parse();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let server = scriptorium_bench::start_targets(
-        &a.server,
-        "auth,llm",
-        None,
-        &[
-            ("SCRIPTORIUM_LLM__MODEL", a.model.as_str()),
-            ("SCRIPTORIUM_LLM__THREADS", &threads.to_string()),
-        ],
-    )
-    .await?;
-    let base = server.base.clone();
-    let other = scriptorium_bench::account(&base, "other-user", PASSWORD).await?;
-    let second = scriptorium_bench::account(&base, "second-user", PASSWORD).await?;
-    // Warm up: the first requests pay for loading pages of the model.
-    second_user(5, a.tokens, &base, &second).await?;
     let mut rows = Vec::new();
+    for engine in ["llguidance", "gbnf"] {
+        let server = scriptorium_bench::start_targets(
+            &a.server,
+            "auth,llm",
+            None,
+            &[
+                ("SCRIPTORIUM_LLM__MODEL", a.model.as_str()),
+                ("SCRIPTORIUM_LLM__THREADS", &threads.to_string()),
+                ("SCRIPTORIUM_LLM__GRAMMAR_ENGINE", engine),
+            ],
+        )
+        .await?;
+        let base = server.base.clone();
+        let other = scriptorium_bench::account(&base, "other-user", PASSWORD).await?;
+        let second = scriptorium_bench::account(&base, "second-user", PASSWORD).await?;
+        // Warm up: the first requests pay for loading pages of the model.
+        second_user(5, a.tokens, &base, &second).await?;
+        let idle = second_user(a.requests, a.tokens, &base, &second).await?;
+        let idle_p99 = percentile(&mut idle.clone(), 0.99);
+        rows.push(Row {
+            scenario: format!("idle ({engine} server)"),
+            times: idle,
+            idle_p99,
+            note: String::new(),
+        });
 
-    rows.push(Row {
-        scenario: "idle",
-        times: second_user(a.requests, a.tokens, &base, &second).await?,
-        note: String::new(),
-    });
+        // The other user's own cost per token, without and with the schema.
+        let (plain, plain_sampling) = alone(&base, &other, None, "none").await?;
+        let (grammar, grammar_sampling) =
+            alone(&base, &other, Some(largest_schema()), engine).await?;
 
-    // The other user's own cost per token, without and with the schema.
-    let alone = |schema| {
         let stop = Arc::new(AtomicBool::new(false));
-        let (base, token) = (base.clone(), other.clone());
-        async move {
-            let load = tokio::spawn(schema_load(base, token, schema, stop.clone()));
-            tokio::time::sleep(Duration::from_secs(8)).await;
-            stop.store(true, Ordering::SeqCst);
-            load.await?
+        let loads: Vec<_> = (0..2)
+            .map(|_| {
+                tokio::spawn(schema_load(
+                    base.clone(),
+                    other.clone(),
+                    Some(largest_schema()),
+                    stop.clone(),
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let times = second_user(a.requests, a.tokens, &base, &second).await?;
+        stop.store(true, Ordering::SeqCst);
+        for l in loads {
+            l.await??;
         }
-    };
-    let mut plain = alone(None).await?;
-    let mut grammar = alone(Some(largest_schema())).await?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let loads: Vec<_> = (0..2)
-        .map(|_| {
-            tokio::spawn(schema_load(
-                base.clone(),
-                other.clone(),
-                Some(largest_schema()),
-                stop.clone(),
-            ))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let times = second_user(a.requests, a.tokens, &base, &second).await?;
-    stop.store(true, Ordering::SeqCst);
-    for l in loads {
-        l.await??;
-    }
-    rows.push(Row {
-        scenario: "largest schema, 2 streams",
-        times,
-        note: format!(
-            "other user: {:.1} ms/token with the schema, {:.1} without (p50)",
-            percentile(&mut grammar, 0.5),
-            percentile(&mut plain, 0.5)
-        ),
-    });
-
-    // Streams that are never read, as many as one user may hold.
-    let client = reqwest::Client::new();
-    let mut held = Vec::new();
-    let refused = Arc::new(AtomicUsize::new(0));
-    for i in 0..8 {
-        let r = client
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(&other)
-            .json(&json!({
-                "messages": [{"role": "user", "content": format!("Write a long story, part {i}.")}],
-                "max_tokens": 3000, "stream": true, "temperature": 1,
-            }))
-            .send()
-            .await?;
-        if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            refused.fetch_add(1, Ordering::SeqCst);
-        } else if r.status().is_success() {
-            held.push(r);
-        } else {
-            bail!("a held stream failed: {}", r.status());
+        rows.push(Row {
+            scenario: format!("largest schema ({engine}), 2 streams"),
+            times,
+            idle_p99,
+            note: format!(
+                "other user alone: {grammar:.1} ms/token with the schema, {plain:.1} without (p50); \
+                 sampling {grammar_sampling:.2} ms/token with it, {plain_sampling:.2} without (mean)"
+            ),
+        });
+        if engine != "llguidance" {
+            continue;
         }
-    }
-    let times = second_user(a.requests, a.tokens, &base, &second).await?;
-    rows.push(Row {
-        scenario: "held streams",
-        times,
-        note: format!(
-            "other user holds {} unread streams; {} more refused with 429",
-            held.len(),
-            refused.load(Ordering::SeqCst)
-        ),
-    });
-    drop(held);
 
-    let idle_p99 = percentile(&mut rows[0].times.clone(), 0.99);
+        // Streams that are never read, as many as one user may hold.
+        let client = reqwest::Client::new();
+        let mut held = Vec::new();
+        let refused = Arc::new(AtomicUsize::new(0));
+        for i in 0..8 {
+            let r = client
+                .post(format!("{base}/v1/chat/completions"))
+                .bearer_auth(&other)
+                .json(&json!({
+                    "messages": [{"role": "user", "content": format!("Write a long story, part {i}.")}],
+                    "max_tokens": 3000, "stream": true, "temperature": 1,
+                }))
+                .send()
+                .await?;
+            if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                refused.fetch_add(1, Ordering::SeqCst);
+            } else if r.status().is_success() {
+                held.push(r);
+            } else {
+                bail!("a held stream failed: {}", r.status());
+            }
+        }
+        let times = second_user(a.requests, a.tokens, &base, &second).await?;
+        rows.push(Row {
+            scenario: "held streams".into(),
+            times,
+            idle_p99,
+            note: format!(
+                "other user holds {} unread streams; {} more refused with 429",
+                held.len(),
+                refused.load(Ordering::SeqCst)
+            ),
+        });
+        drop(held);
+    }
+
     println!(
         "# Fairness: a second user's {}-token chat, {} requests per scenario, {} threads, default limits",
         a.tokens, a.requests, threads
@@ -247,10 +291,9 @@ async fn main() -> anyhow::Result<()> {
             r.scenario,
             p50,
             p99,
-            p99 / idle_p99,
+            p99 / r.idle_p99,
             r.note
         );
     }
-    drop(server);
     Ok(())
 }

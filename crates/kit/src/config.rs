@@ -72,7 +72,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
             trusted_proxies: Vec::new(),
-            log_format: LogFormat::Json,
+            log_format: LogFormat::Auto,
         }
     }
 }
@@ -80,6 +80,9 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// `pretty` when stderr is a terminal (a person reads it), `json`
+    /// otherwise (a collector does).
+    Auto,
     Json,
     Pretty,
 }

@@ -1,4 +1,5 @@
-//! Logging and tracing set-up: JSON (or compact) logs on stderr, and
+//! Logging and tracing set-up: compact logs on a terminal, JSON otherwise
+//! (or as configured), on stderr, and
 //! OpenTelemetry traces over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set. W3C `traceparent` is
 //! read from every request and written on the calls the services make.
@@ -19,16 +20,25 @@ use crate::config::LogFormat;
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
-/// Install the global subscriber once. `RUST_LOG` overrides the default filter.
-/// Later calls (tests that start several apps) are no-ops.
+/// Install the global subscriber once. `RUST_LOG` overrides the default
+/// filter, which leaves out llama.cpp's own information lines (the model's
+/// tensors and buffers at every load; `RUST_LOG=llama-cpp-2=info` shows
+/// them). Later calls (tests that start several apps) are no-ops.
 pub fn init(format: LogFormat) {
-    init_with(format, "info,sqlx=warn,tower_http=info")
+    init_with(format, "info,sqlx=warn,tower_http=info,llama-cpp-2=warn")
 }
 
 /// Like [`init`], with another default filter (tests use `warn`).
 pub fn init_with(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let format = match format {
+        LogFormat::Auto if std::io::IsTerminal::is_terminal(&std::io::stderr()) => {
+            LogFormat::Pretty
+        }
+        LogFormat::Auto => LogFormat::Json,
+        chosen => chosen,
+    };
     let logs: Box<dyn Layer<Registry> + Send + Sync> = match format {
         LogFormat::Json => fmt::layer()
             .with_writer(std::io::stderr)
@@ -36,7 +46,9 @@ pub fn init_with(format: LogFormat, default_filter: &str) {
             .flatten_event(true)
             .with_current_span(true)
             .boxed(),
-        LogFormat::Pretty => fmt::layer().with_writer(std::io::stderr).compact().boxed(),
+        LogFormat::Pretty | LogFormat::Auto => {
+            fmt::layer().with_writer(std::io::stderr).compact().boxed()
+        }
     };
     let traces = otlp_tracer().map(|tracer| tracing_opentelemetry::layer().with_tracer(tracer));
     let _ = tracing_subscriber::registry()

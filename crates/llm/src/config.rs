@@ -16,6 +16,19 @@ pub enum BackendKind {
     Openai,
 }
 
+/// What turns a `response_format` schema into the constraint sampling
+/// follows (see `docs/llm.md`, "Structured output", for both measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GrammarEngine {
+    /// llguidance: the schema compiled to a lexer and parser that compute
+    /// the allowed tokens from a token trie, a small cost per step.
+    #[default]
+    Llguidance,
+    /// llama.cpp's GBNF grammar sampler, from llama.cpp's schema converter.
+    Gbnf,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
@@ -40,6 +53,8 @@ pub struct LlmConfig {
     pub max_sequences_per_user: Option<usize>,
     /// Bounds on `response_format` JSON schemas, checked before any work.
     pub schema_limits: SchemaLimits,
+    /// How structured output is enforced.
+    pub grammar_engine: GrammarEngine,
     /// Decode threads; unset: this service's share of the core budget.
     pub threads: Option<usize>,
     /// `max_tokens` when a request gives none.
@@ -88,6 +103,7 @@ impl Default for LlmConfig {
             queue_depth: 64,
             max_sequences_per_user: None,
             schema_limits: SchemaLimits::default(),
+            grammar_engine: GrammarEngine::default(),
             threads: None,
             default_max_tokens: 512,
             upstream: UpstreamConfig::default(),

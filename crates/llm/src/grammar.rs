@@ -1,14 +1,21 @@
 //! Structured output: a `response_format` JSON schema checked against
-//! [`SchemaLimits`], then turned into the GBNF grammar the sampler follows.
+//! [`SchemaLimits`], then compiled, by llguidance or into a llama.cpp GBNF
+//! grammar ([`GrammarEngine`]), to the sampler stage that constrains the
+//! output.
 //!
 //! The grammar runs on the engine thread at every step, over every
 //! candidate token, so its cost is paid by every user of the engine, not
 //! only by the one who sent it. The checks below bound that cost before any
 //! work is done: a schema over a limit is a 400 naming the limit.
 
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llguidance::api::TopLevelGrammar;
+use llguidance::toktrie::TokEnv;
+use llguidance::{Matcher, ParserFactory};
 use serde_json::Value;
 
-use crate::config::SchemaLimits;
+use crate::config::{GrammarEngine, SchemaLimits};
 use crate::error::LlmError;
 
 /// Keywords whose number is a repetition count: the grammar spells each
@@ -133,20 +140,132 @@ pub fn check(schema: &Value, limits: &SchemaLimits) -> Result<(), LlmError> {
     Ok(())
 }
 
-/// The GBNF grammar accepting exactly the JSON that `schema` describes,
-/// after the schema passed [`check`].
-pub fn from_schema(schema: &Value, limits: &SchemaLimits) -> Result<String, LlmError> {
-    check(schema, limits)?;
-    llama_cpp_2::json_schema_to_grammar(&schema.to_string()).map_err(|e| {
+/// A `response_format` schema that passed [`check`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonSchema(Value);
+
+impl JsonSchema {
+    /// `schema`, after [`check`] found it within `limits`.
+    pub fn checked(schema: &Value, limits: &SchemaLimits) -> Result<Self, LlmError> {
+        check(schema, limits)?;
+        Ok(Self(schema.clone()))
+    }
+
+    /// `{"type": "json_object"}`: any JSON object.
+    pub fn any_object() -> Self {
+        Self(serde_json::json!({"type": "object"}))
+    }
+}
+
+/// One request's compiled constraint, a llama.cpp sampler stage.
+pub struct Grammar {
+    pub(crate) sampler: LlamaSampler,
+    pub(crate) engine: GrammarEngine,
+}
+
+impl std::fmt::Debug for Grammar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grammar")
+            .field("engine", &self.engine)
+            .finish()
+    }
+}
+
+/// Compiles checked schemas for one model with the configured engine.
+/// Built once per model: llguidance's token trie walks the whole vocabulary.
+pub struct GrammarCompiler {
+    engine: GrammarEngine,
+    llguidance: Option<ParserFactory>,
+}
+
+impl GrammarCompiler {
+    pub fn new(model: &LlamaModel, engine: GrammarEngine) -> Result<Self, String> {
+        match engine {
+            GrammarEngine::Gbnf => Ok(Self {
+                engine,
+                llguidance: None,
+            }),
+            GrammarEngine::Llguidance => Self::llguidance(&LlamaSampler::llguidance_tok_env(model)),
+        }
+    }
+
+    /// An llguidance compiler over the tokens of `env`.
+    pub fn llguidance(env: &TokEnv) -> Result<Self, String> {
+        let mut factory = ParserFactory::new_simple(env).map_err(|e| format!("llguidance: {e}"))?;
+        // Errors come back as values; nothing goes to stderr.
+        factory.quiet();
+        Ok(Self {
+            engine: GrammarEngine::Llguidance,
+            llguidance: Some(factory),
+        })
+    }
+
+    /// The sampler stage that keeps the output within `schema`.
+    pub fn compile(&self, model: &LlamaModel, schema: &JsonSchema) -> Result<Grammar, LlmError> {
+        let sampler = match &self.llguidance {
+            Some(factory) => LlamaSampler::from(matcher(factory, schema)?),
+            None => LlamaSampler::grammar(model, &gbnf(schema)?, "root").map_err(|e| {
+                tracing::info!(error = %e, "llama.cpp refused the converted grammar");
+                unusable()
+            })?,
+        };
+        Ok(Grammar {
+            sampler,
+            engine: self.engine,
+        })
+    }
+}
+
+/// The layout llguidance holds JSON to: one space after `:` and `,`, as
+/// models write it, and no other whitespace, so that a small model cannot
+/// wander into endless blank lines. Keywords it does not know are ignored,
+/// as llama.cpp's converter ignores them.
+fn with_layout(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    if let Value::Object(map) = &mut schema {
+        map.insert(
+            "x-guidance".into(),
+            serde_json::json!({
+                "whitespace_flexible": false,
+                "key_separator": ": ",
+                "item_separator": ", ",
+                "lenient": true,
+            }),
+        );
+    }
+    schema
+}
+
+fn matcher(factory: &ParserFactory, schema: &JsonSchema) -> Result<Matcher, LlmError> {
+    let grammar = TopLevelGrammar::from_json_schema(with_layout(&schema.0));
+    let matcher = Matcher::new(factory.create_parser(grammar));
+    match matcher.get_error() {
+        None => Ok(matcher),
+        Some(e) => {
+            // llguidance's own words go to the log, not to the client.
+            tracing::info!(error = %e, "llguidance refused a response_format schema");
+            Err(unusable())
+        }
+    }
+}
+
+/// The GBNF grammar (llama.cpp's converter) accepting the JSON `schema`
+/// describes.
+fn gbnf(schema: &JsonSchema) -> Result<String, LlmError> {
+    llama_cpp_2::json_schema_to_grammar(&schema.0.to_string()).map_err(|e| {
         // The converter's own words ("ffi error -3") mean nothing to a
         // client: they go to the log.
         tracing::info!(error = %e, "a response_format schema was refused by the converter");
-        LlmError::invalid(
-            "response_format: the JSON schema uses a construct that cannot be turned into a \
-             grammar (unsupported keyword, unresolvable $ref or invalid value)",
-            "response_format",
-        )
+        unusable()
     })
+}
+
+fn unusable() -> LlmError {
+    LlmError::invalid(
+        "response_format: the JSON schema uses a construct that cannot be turned into a \
+         grammar (unsupported keyword, unresolvable $ref or invalid value)",
+        "response_format",
+    )
 }
 
 #[cfg(test)]
@@ -220,10 +339,8 @@ mod tests {
         assert!(refused(json!({"type": "array", "maxItems": -1})).contains("repetition"));
     }
 
-    #[test]
-    fn ordinary_schemas_pass() {
-        let limits = SchemaLimits::default();
-        for schema in [
+    fn ordinary_schemas() -> Vec<Value> {
+        vec![
             json!({"type": "object"}),
             json!({"type": "object", "properties": {
                 "name": {"type": "string", "maxLength": 80},
@@ -232,24 +349,86 @@ mod tests {
                 "amount": {"anyOf": [{"type": "number"}, {"type": "null"}]},
                 "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 10}},
                 "required": ["name"]}),
-        ] {
-            check(&schema, &limits).unwrap();
-            assert!(from_schema(&schema, &limits).unwrap().contains("root"));
-        }
+        ]
     }
 
     #[test]
-    fn a_schema_the_converter_refuses_is_described_without_internals() {
-        let schema = json!({"$ref": "#/definitions/missing"});
-        match from_schema(&schema, &SchemaLimits::default()) {
-            Err(LlmError::InvalidRequest { message, .. }) => {
-                assert!(
-                    message.contains("cannot be turned into a grammar"),
-                    "{message}"
-                );
-                assert!(!message.contains("ffi"), "{message}");
+    fn ordinary_schemas_pass_and_convert() {
+        let limits = SchemaLimits::default();
+        for schema in ordinary_schemas() {
+            let checked = JsonSchema::checked(&schema, &limits).unwrap();
+            assert!(gbnf(&checked).unwrap().contains("root"));
+        }
+    }
+
+    /// A vocabulary of one token per byte, then an end-of-sequence token:
+    /// enough for llguidance to run without a model.
+    fn byte_tokens() -> TokEnv {
+        use llguidance::toktrie::{ApproximateTokEnv, TokRxInfo, TokTrie};
+        let words: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).chain([vec![]]).collect();
+        let info = TokRxInfo::new(words.len() as u32, 256);
+        std::sync::Arc::new(ApproximateTokEnv::new(TokTrie::from(&info, &words)))
+    }
+
+    /// Feeds `text` byte by byte, failing on the first byte the matcher
+    /// does not allow; then says whether the end of sequence is allowed.
+    fn follows(m: &mut Matcher, text: &str) -> Result<bool, String> {
+        for b in text.bytes() {
+            let mask = m.compute_mask().map_err(|e| e.to_string())?;
+            if !mask.is_allowed(b.into()) {
+                return Err(format!("{:?} refused after {text:?} began", b as char));
             }
-            other => panic!("{other:?}"),
+            m.consume_token(b.into()).map_err(|e| e.to_string())?;
+        }
+        Ok(m.compute_mask_or_eos()
+            .map_err(|e| e.to_string())?
+            .is_allowed(256))
+    }
+
+    #[test]
+    fn llguidance_holds_output_to_the_schema_in_the_layout_models_write() {
+        let compiler = GrammarCompiler::llguidance(&byte_tokens()).unwrap();
+        let factory = compiler.llguidance.as_ref().unwrap();
+        let limits = SchemaLimits::default();
+        let schema = JsonSchema::checked(&ordinary_schemas()[1], &limits).unwrap();
+        let mut m = matcher(factory, &schema).unwrap();
+        let done = follows(
+            &mut m,
+            r#"{"name": "Ada", "kind": "letter", "tags": ["a", "b"]}"#,
+        );
+        assert_eq!(done, Ok(true));
+        // Outside the enum, and outside the layout.
+        let mut m = matcher(factory, &schema).unwrap();
+        assert!(follows(&mut m, r#"{"name": "Ada", "kind": "poem"#).is_err());
+        let mut m = matcher(factory, &schema).unwrap();
+        assert!(follows(&mut m, "{\n").is_err());
+        // Not finished until the object is closed.
+        let mut m = matcher(factory, &JsonSchema::any_object()).unwrap();
+        assert_eq!(follows(&mut m, r#"{"a": 1"#), Ok(false));
+    }
+
+    #[test]
+    fn a_schema_neither_engine_can_compile_is_described_without_internals() {
+        let compiler = GrammarCompiler::llguidance(&byte_tokens()).unwrap();
+        let factory = compiler.llguidance.as_ref().unwrap();
+        let missing = JsonSchema(json!({"$ref": "#/definitions/missing"}));
+        let nonsense = JsonSchema(json!({"type": "nonsense"}));
+        for refused in [
+            gbnf(&missing).map(drop),
+            matcher(factory, &missing).map(drop),
+            gbnf(&nonsense).map(drop),
+            matcher(factory, &nonsense).map(drop),
+        ] {
+            match refused {
+                Err(LlmError::InvalidRequest { message, .. }) => {
+                    assert!(
+                        message.contains("cannot be turned into a grammar"),
+                        "{message}"
+                    );
+                    assert!(!message.contains("ffi"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
         }
     }
 

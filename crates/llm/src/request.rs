@@ -5,7 +5,7 @@ use crate::config::SchemaLimits;
 use crate::engine::sampling::seed_from;
 use crate::engine::SamplingParams;
 use crate::error::LlmError;
-use crate::grammar;
+use crate::grammar::JsonSchema;
 use crate::template::TemplateMessage;
 
 /// OpenAI allows at most four stop strings.
@@ -76,14 +76,11 @@ impl Settings {
                 "stop",
             ));
         }
-        let grammar = match &s.response_format {
+        let schema = match &s.response_format {
             None | Some(ResponseFormat::Text) => None,
-            Some(ResponseFormat::JsonObject) => Some(grammar::from_schema(
-                &serde_json::json!({"type": "object"}),
-                limits,
-            )?),
+            Some(ResponseFormat::JsonObject) => Some(JsonSchema::any_object()),
             Some(ResponseFormat::JsonSchema { json_schema }) => {
-                Some(grammar::from_schema(&json_schema.schema, limits)?)
+                Some(JsonSchema::checked(&json_schema.schema, limits)?)
             }
         };
         Ok(Self {
@@ -95,7 +92,7 @@ impl Settings {
                 seed: seed_from(s.seed),
                 presence_penalty,
                 frequency_penalty,
-                grammar,
+                schema,
             },
             max_tokens,
             stop,

@@ -23,6 +23,7 @@ use crate::api::*;
 use crate::auth::Caller;
 use crate::engine::{Event, Finish, Generation};
 use crate::error::LlmError;
+use crate::grammar::Grammar;
 use crate::request::{template_messages, Settings};
 use crate::service::{Backend, Llm};
 
@@ -109,8 +110,8 @@ async fn chat(
         .render(&messages)
         .map_err(|e| LlmError::invalid(e.to_string(), "messages"))?;
     let tokens = model.tokenize_chat(&prompt);
-    st.llm.check_grammar(&settings)?;
-    let rx = engine.submit(&caller.0.user_id, generation(tokens, &settings))?;
+    let grammar = model.compile(&settings.params)?;
+    let rx = engine.submit(&caller.0.user_id, generation(tokens, grammar, &settings))?;
     let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
     let model_id = st.llm.model_id.clone();
     let created = now();
@@ -212,8 +213,8 @@ async fn completions(
     let engine = st.llm.engine()?;
     let model = engine.model()?;
     let tokens = model.tokenize(&prompt, true);
-    st.llm.check_grammar(&settings)?;
-    let rx = engine.submit(&caller.0.user_id, generation(tokens, &settings))?;
+    let grammar = model.compile(&settings.params)?;
+    let rx = engine.submit(&caller.0.user_id, generation(tokens, grammar, &settings))?;
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let model_id = st.llm.model_id.clone();
     let created = now();
@@ -296,10 +297,11 @@ async fn detokenize(
     .into_response())
 }
 
-fn generation(prompt: Vec<LlamaToken>, s: &Settings) -> Generation {
+fn generation(prompt: Vec<LlamaToken>, grammar: Option<Grammar>, s: &Settings) -> Generation {
     Generation {
         prompt,
         params: s.params.clone(),
+        grammar,
         max_tokens: s.max_tokens,
         stop: s.stop.clone(),
     }

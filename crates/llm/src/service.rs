@@ -3,12 +3,9 @@
 
 use std::sync::Arc;
 
-use llama_cpp_2::sampling::LlamaSampler;
-
 use crate::config::{BackendKind, LlmConfig, SchemaLimits};
 use crate::engine::Engine;
 use crate::error::LlmError;
-use crate::request::Settings;
 use crate::upstream::Upstream;
 
 #[derive(Clone)]
@@ -66,22 +63,5 @@ impl Llm {
             }
             _ => Ok(()),
         }
-    }
-
-    /// A grammar that llama.cpp cannot build is the request's fault: found
-    /// here, before the request waits in the queue.
-    pub fn check_grammar(&self, settings: &Settings) -> Result<(), LlmError> {
-        let Some(grammar) = &settings.params.grammar else {
-            return Ok(());
-        };
-        let model = self.engine()?.model()?;
-        LlamaSampler::grammar(&model.model, grammar, "root")
-            .map(drop)
-            .map_err(|_| {
-                LlmError::invalid(
-                    "response_format: the schema gives no usable grammar",
-                    "response_format",
-                )
-            })
     }
 }

@@ -4,7 +4,10 @@
 
 use std::io::Cursor;
 
+use image::metadata::Orientation;
 use image::{ImageFormat, ImageReader};
+
+use crate::leptonica;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -85,6 +88,9 @@ pub enum DecodeError {
     },
     #[error("more than {max} pages")]
     TooManyPages { max: usize },
+    /// A well-formed file whose encoding this server cannot read, named.
+    #[error("{0}")]
+    UnsupportedEncoding(String),
     /// What is wrong, in the user's terms; the decoder's own words (which
     /// name library internals) go to the log only.
     #[error("{0}")]
@@ -193,22 +199,42 @@ fn probe_single(
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
     let (width, height) = reader.into_dimensions().map_err(undecodable)?;
     limits.check(1, width, height)?;
-    let decoder = ImageReader::with_format(Cursor::new(bytes), format)
+    let mut decoder = ImageReader::with_format(Cursor::new(bytes), format)
         .into_decoder()
         .map_err(undecodable)?;
     let pixels = u64::from(width) * u64::from(height);
-    let grey_copy = if decoder.color_type() == image::ColorType::L8 {
+    let decoded = decoder.total_bytes().max(pixels);
+    let grey_copy = match decoder.color_type() {
+        image::ColorType::L8 => 0,
+        // Grey and alpha, then the page on white.
+        c if c.has_alpha() => 3 * pixels,
+        _ => pixels,
+    };
+    // Turning the page upright copies the decoded image once.
+    let turned = if orientation(&mut decoder) == Orientation::NoTransforms {
         0
     } else {
-        pixels
+        decoded
     };
     Ok(PageInfo {
         width,
         height,
-        need: decoder.total_bytes().max(pixels) + grey_copy,
+        need: decoded + grey_copy + turned,
     })
 }
 
+/// The orientation the file's metadata asks for (a phone's EXIF tag);
+/// unreadable metadata is no reason to refuse the pixels.
+fn orientation(decoder: &mut impl image::ImageDecoder) -> Orientation {
+    decoder.orientation().unwrap_or_else(|e| {
+        tracing::info!(error = %e, "an image's orientation metadata could not be read");
+        Orientation::NoTransforms
+    })
+}
+
+/// A single-image file, decoded and turned upright as its EXIF orientation
+/// says (a phone photo of a page shot sideways reads upright, whatever
+/// the orientation pass makes of it); the page's size is the upright one.
 fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<Page, DecodeError> {
     let reader = ImageReader::with_format(Cursor::new(bytes), format);
     let (width, height) = reader.into_dimensions().map_err(undecodable)?;
@@ -220,19 +246,38 @@ fn decode_single(bytes: &[u8], format: ImageFormat, limits: &Limits) -> Result<P
     // RGBA of the largest allowed page, plus slack for the decoder.
     guard.max_alloc = Some(limits.max_pixels.saturating_mul(4) + (64 << 20));
     reader.limits(guard);
-    let image = reader.decode().map_err(undecodable)?;
-    let gray = image.into_luma8();
+    let mut decoder = reader.into_decoder().map_err(undecodable)?;
+    let turn = orientation(&mut decoder);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(undecodable)?;
+    image.apply_orientation(turn);
+    let gray = if image.color().has_alpha() {
+        on_white(image.into_luma_alpha8())
+    } else {
+        image.into_luma8()
+    };
     Ok(Page {
-        width,
-        height,
+        width: gray.width(),
+        height: gray.height(),
         gray: gray.into_raw(),
     })
 }
 
-fn tiff_decoder<'a>(
-    bytes: &'a [u8],
-    limits: &Limits,
-) -> Result<tiff::decoder::Decoder<Cursor<&'a [u8]>>, DecodeError> {
+/// A page with transparency, as it looks on white paper: what is
+/// transparent is white whatever colour its pixels hold (often black).
+fn on_white(image: image::GrayAlphaImage) -> image::GrayImage {
+    let (width, height) = image.dimensions();
+    let gray = image
+        .pixels()
+        .map(|p| {
+            let [v, a] = p.0;
+            let (v, a) = (u32::from(v), u32::from(a));
+            ((v * a + 255 * (255 - a) + 127) / 255) as u8
+        })
+        .collect();
+    image::GrayImage::from_raw(width, height, gray).expect("one byte per pixel")
+}
+
+fn tiff_decoder<'a>(bytes: &'a [u8], limits: &Limits) -> Result<TiffDecoder<'a>, DecodeError> {
     let mut tiff_limits = tiff::decoder::Limits::default();
     tiff_limits.decoding_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
     tiff_limits.intermediate_buffer_size = (limits.max_pixels as usize).saturating_mul(4);
@@ -241,23 +286,31 @@ fn tiff_decoder<'a>(
         .with_limits(tiff_limits))
 }
 
-/// Bytes per pixel of the TIFF pixel formats read.
-fn tiff_bytes_per_pixel(color: tiff::ColorType) -> Result<u64, DecodeError> {
-    use tiff::ColorType;
-    match color {
-        ColorType::Gray(8) => Ok(1),
-        ColorType::Gray(16) => Ok(2),
-        ColorType::RGB(8) => Ok(3),
-        ColorType::RGBA(8) => Ok(4),
-        other => {
-            tracing::warn!(color = ?other, "an uploaded TIFF has an unsupported pixel format");
-            Err(DecodeError::Corrupt(
-                "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
-                    .into(),
-            ))
-        }
-    }
+/// Bytes one pixel of the current TIFF directory takes in Leptonica's
+/// image, from its tags (before the grey copy): a bit for bilevel pages, a
+/// byte or two for grey and palette, four for colour, which libtiff reads
+/// through an RGBA raster of the page as well.
+fn tiff_bytes_per_pixel(decoder: &mut TiffDecoder<'_>) -> Result<f64, DecodeError> {
+    use tiff::tags::Tag;
+    let corrupt = undecodable::<tiff::TiffError>;
+    let samples: u32 = decoder
+        .find_tag_unsigned(Tag::SamplesPerPixel)
+        .map_err(corrupt)?
+        .unwrap_or(1);
+    let bits: u32 = decoder
+        .find_tag_unsigned_vec(Tag::BitsPerSample)
+        .map_err(corrupt)?
+        .and_then(|b: Vec<u32>| b.into_iter().max())
+        .unwrap_or(1);
+    Ok(match (samples, bits) {
+        (1, 1) => 0.125,
+        (1, 0..=8) => 1.0,
+        (1, _) => 2.0,
+        _ => 8.0,
+    })
 }
+
+type TiffDecoder<'a> = tiff::decoder::Decoder<Cursor<&'a [u8]>>;
 
 /// Walk the TIFF's directories (tags only, no strip is read).
 fn probe_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<PageInfo>, DecodeError> {
@@ -267,13 +320,13 @@ fn probe_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<PageInfo>, DecodeErro
     loop {
         let (width, height) = decoder.dimensions().map_err(corrupt)?;
         limits.check(pages.len() + 1, width, height)?;
-        let per_pixel = tiff_bytes_per_pixel(decoder.colortype().map_err(corrupt)?)?;
+        let per_pixel = tiff_bytes_per_pixel(&mut decoder)?;
         let pixels = u64::from(width) * u64::from(height);
-        let grey_copy = if per_pixel == 1 { 0 } else { pixels };
+        // Leptonica's image, its grey conversion, and the grey page.
         pages.push(PageInfo {
             width,
             height,
-            need: pixels * per_pixel + grey_copy,
+            need: (pixels as f64 * per_pixel) as u64 + 2 * pixels,
         });
         if !decoder.more_images() {
             return Ok(pages);
@@ -287,10 +340,10 @@ fn probe_tiff(bytes: &[u8], limits: &Limits) -> Result<Vec<PageInfo>, DecodeErro
     }
 }
 
+/// Page `index` of a TIFF: its directory checked again by the `tiff`
+/// crate, its pixels read by Leptonica ([`crate::leptonica`]).
 fn decode_tiff_page(bytes: &[u8], index: usize, limits: &Limits) -> Result<Page, DecodeError> {
-    use tiff::decoder::DecodingResult;
-    use tiff::ColorType;
-
+    use tiff::tags::Tag;
     let corrupt = undecodable::<tiff::TiffError>;
     let mut decoder = tiff_decoder(bytes, limits)?;
     if index > 0 {
@@ -298,34 +351,42 @@ fn decode_tiff_page(bytes: &[u8], index: usize, limits: &Limits) -> Result<Page,
     }
     let (width, height) = decoder.dimensions().map_err(corrupt)?;
     limits.check(index + 1, width, height)?;
-    let color = decoder.colortype().map_err(corrupt)?;
-    tiff_bytes_per_pixel(color)?;
-    let data = decoder.read_image().map_err(corrupt)?;
-    let px = (width as usize) * (height as usize);
-    let gray: Vec<u8> = match (color, data) {
-        (ColorType::Gray(8), DecodingResult::U8(v)) => v,
-        (ColorType::Gray(16), DecodingResult::U16(v)) => v.iter().map(|p| (p >> 8) as u8).collect(),
-        (ColorType::RGB(8), DecodingResult::U8(v)) => v.chunks_exact(3).map(luma).collect(),
-        (ColorType::RGBA(8), DecodingResult::U8(v)) => v.chunks_exact(4).map(luma).collect(),
-        _ => return Err(DecodeError::Corrupt(
-            "the TIFF's pixel format is not supported (8-bit grey, RGB or RGBA, or 16-bit grey)"
-                .into(),
-        )),
-    };
-    if gray.len() < px {
-        return Err(DecodeError::Corrupt(
-            "the TIFF is damaged: a page is shorter than its size".into(),
-        ));
+    let code: u16 = decoder
+        .find_tag_unsigned(Tag::Compression)
+        .map_err(corrupt)?
+        .unwrap_or(1);
+    drop(decoder);
+    let (name, readable) = leptonica::compression(code);
+    if !readable {
+        return Err(unsupported_tiff(&name, code));
     }
-    Ok(Page {
-        width,
-        height,
-        gray,
-    })
+    match leptonica::tiff_page(bytes, index) {
+        Some(page) if (page.width, page.height) == (width, height) => Ok(page),
+        Some(page) => {
+            tracing::warn!(
+                width,
+                height,
+                read_width = page.width,
+                read_height = page.height,
+                "a TIFF page read at another size than its header says"
+            );
+            Err(DecodeError::Corrupt(TIFF_PAGE_DAMAGED.into()))
+        }
+        None => {
+            tracing::warn!(page = index + 1, compression = %name, "libtiff could not read a TIFF page");
+            Err(DecodeError::Corrupt(TIFF_PAGE_DAMAGED.into()))
+        }
+    }
 }
 
-fn luma(p: &[u8]) -> u8 {
-    ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8
+/// The detail of a TIFF page libtiff could not read.
+const TIFF_PAGE_DAMAGED: &str = "the TIFF page is damaged or truncated and could not be read";
+
+fn unsupported_tiff(name: &str, code: u16) -> DecodeError {
+    DecodeError::UnsupportedEncoding(format!(
+        "the TIFF is compressed with {name} (compression {code}), which this server cannot read; \
+         none, CCITT G3/G4, LZW, PackBits, Deflate, JPEG, JBIG, LZMA, Zstandard and WebP are read"
+    ))
 }
 
 #[cfg(test)]
@@ -396,7 +457,8 @@ mod tests {
                 .iter()
                 .map(|p| (p.width, p.height, p.need))
                 .collect::<Vec<_>>(),
-            [(100, 50, 5000), (30, 20, 600)]
+            // Leptonica's 8-bit image, its grey conversion, the grey page.
+            [(100, 50, 3 * 5000), (30, 20, 3 * 600)]
         );
         assert!(matches!(
             decode_page(&tiff, 1, &LIMITS),
@@ -421,6 +483,16 @@ mod tests {
             probe(&tiff, &LIMITS),
             Err(DecodeError::TooManyPixels { page: 2, .. })
         ));
+    }
+
+    #[test]
+    fn transparent_pixels_are_white_paper() {
+        // Black ink, half-transparent ink, and "transparent black".
+        let img = image::GrayAlphaImage::from_raw(3, 1, vec![0, 255, 0, 128, 0, 0]).unwrap();
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let page = decode(&out.into_inner(), &LIMITS).unwrap().remove(0);
+        assert_eq!(page.gray, [0, 127, 255]);
     }
 
     #[test]

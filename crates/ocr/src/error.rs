@@ -44,6 +44,7 @@ impl OcrError {
             Self::Decode(DecodeError::SideTooLong { .. }) => "side",
             Self::Decode(DecodeError::TooManyPages { .. }) => "pages",
             Self::Decode(DecodeError::Corrupt(_)) => "corrupt",
+            Self::Decode(DecodeError::UnsupportedEncoding(_)) => "encoding",
             Self::Engine(EngineError::QueueFull) => "queue_full",
             Self::Engine(EngineError::UserQueueFull(_)) => "user_queue_full",
             Self::Engine(EngineError::TimedOut(_)) => "page_timeout",
@@ -85,6 +86,11 @@ impl From<OcrError> for Problem {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
                 "Unsupported file type",
+            ),
+            OcrError::Decode(DecodeError::UnsupportedEncoding(_)) => p(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-encoding",
+                "Unsupported encoding",
             ),
             OcrError::Decode(
                 DecodeError::TooManyPixels { .. }

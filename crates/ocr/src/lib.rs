@@ -9,6 +9,7 @@ pub mod decode;
 pub mod engine;
 pub mod error;
 pub mod jobs;
+pub mod leptonica;
 pub mod osd;
 pub mod output;
 pub mod pdf;

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::budget::DecodeBudget;
 use crate::config::OcrConfig;
-use crate::decode::{self, Format, Limits, Page, PageInfo};
+use crate::decode::{self, DecodeError, Format, Limits, Page, PageInfo};
 use crate::engine::{EngineError, EnginePool, PageJob, Recognized};
 use crate::error::OcrError;
 use crate::jobs::{Jobs, Progress};
@@ -136,13 +136,25 @@ impl Pages {
     /// Page `i`, decoded or rendered now.
     async fn page(&self, i: usize, limits: Limits) -> Result<PdfPage, OcrError> {
         match self {
-            Self::Images { bytes, .. } => {
+            Self::Images { bytes, pages } => {
                 let bytes = bytes.clone();
                 let page =
                     tokio::task::spawn_blocking(move || decode::decode_page(&bytes, i, &limits))
                         .await
-                        .map_err(|e| OcrError::Upload(e.to_string()))??;
-                Ok(PdfPage::Image(page))
+                        .map_err(|e| OcrError::Upload(e.to_string()))?;
+                match page {
+                    Ok(page) => Ok(PdfPage::Image(page)),
+                    // A page of several that cannot be read fails alone,
+                    // as a PDF page does; a single page fails the request.
+                    Err(e @ (DecodeError::Corrupt(_) | DecodeError::UnsupportedEncoding(_)))
+                        if pages.len() > 1 =>
+                    {
+                        Ok(PdfPage::Failed {
+                            error: e.to_string(),
+                        })
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Self::Pdf { doc, .. } => match doc.page(i).await {
                 PdfPage::Refused(e) => Err(e.into()),
@@ -333,11 +345,6 @@ impl Ocr {
                 Err((e, _)) => return Err(e.into()),
             }
         }
-    }
-
-    /// Why PDF input is unavailable, if it is.
-    pub fn pdf_problem(&self) -> Option<&str> {
-        self.pdf.problem()
     }
 
     /// Decode and recognize every page of `owner`'s interactive request: a

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{Db, TestApp, TestDb};
 use futures::StreamExt;
+use llm::config::GrammarEngine;
 use reqwest::StatusCode;
 use scriptorium::configuration::Config;
 use serde_json::{json, Value};
@@ -346,8 +347,17 @@ async fn seeds_stops_and_lengths() {
 }
 
 #[tokio::test]
-async fn json_modes_give_parseable_json() {
-    let llm = llm_app(|_| {}).await;
+async fn json_modes_give_parseable_json_with_llguidance() {
+    json_modes_give_parseable_json(GrammarEngine::Llguidance).await;
+}
+
+#[tokio::test]
+async fn json_modes_give_parseable_json_with_gbnf() {
+    json_modes_give_parseable_json(GrammarEngine::Gbnf).await;
+}
+
+async fn json_modes_give_parseable_json(engine: GrammarEngine) {
+    let llm = llm_app(|c| c.llm.grammar_engine = engine).await;
     let v = llm
         .ok(
             "/v1/chat/completions",
@@ -579,6 +589,54 @@ async fn waiting_requests_are_served_in_turn_across_users() {
     // In turn: first-0, second, first-1, first-2 (arrival order would put
     // the second user last).
     assert!(second <= 1, "served in the order {order:?}");
+}
+
+#[tokio::test]
+async fn a_quiet_users_request_goes_ahead_of_a_long_stream() {
+    let llm = llm_app(|_| {}).await;
+    let mut long = Sse::new(
+        llm.post(
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 900, "temperature": 0, "stream": true }),
+        )
+        .await,
+    );
+    // Well past turns::SLACK tokens of service before the other user comes.
+    for _ in 0..60 {
+        long.next().await.expect("the long stream runs");
+    }
+    let pieces = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = pieces.clone();
+    let reader = tokio::spawn(async move {
+        while long.next().await.is_some() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let other = llm.other_user("quiet-user").await;
+    let before = pieces.load(std::sync::atomic::Ordering::SeqCst);
+    let v: Value = llm
+        .post_as(
+            &other,
+            "/v1/completions",
+            json!({ "prompt": COUNTING, "max_tokens": 48, "temperature": 0 }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let during = pieces.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let generated = v["usage"]["completion_tokens"].as_u64().unwrap();
+    assert_eq!(generated, 48, "{v}");
+    // Sharing every step, the long stream would advance one piece per
+    // token of the quiet user's; ahead, it gets one step in four.
+    assert!(
+        during <= 24,
+        "the long stream advanced {during} pieces while the quiet user got {generated} tokens"
+    );
+    assert!(during >= 4, "the long stream stopped: {during} pieces");
+    reader.abort();
 }
 
 #[tokio::test]

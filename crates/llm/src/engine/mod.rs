@@ -5,6 +5,7 @@
 pub mod output;
 pub mod sampling;
 mod scheduler;
+mod turns;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -18,8 +19,10 @@ use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
 use crate::api::Usage;
+use crate::config::GrammarEngine;
 use crate::config::LlmConfig;
 use crate::error::LlmError;
+use crate::grammar::{Grammar, GrammarCompiler};
 use crate::template::ChatTemplate;
 pub use sampling::SamplingParams;
 
@@ -51,6 +54,9 @@ pub enum Event {
 pub struct Generation {
     pub prompt: Vec<LlamaToken>,
     pub params: SamplingParams,
+    /// `params.schema` compiled ([`LoadedModel::compile`]), off the engine
+    /// thread.
+    pub grammar: Option<Grammar>,
     pub max_tokens: u32,
     pub stop: Vec<String>,
 }
@@ -76,6 +82,7 @@ pub(crate) struct Job {
 pub struct LoadedModel {
     pub model: Arc<LlamaModel>,
     pub template: Option<ChatTemplate>,
+    pub grammars: GrammarCompiler,
     pub context_per_slot: usize,
     pub created: i64,
 }
@@ -105,6 +112,16 @@ impl LoadedModel {
 
     pub fn n_vocab(&self) -> i32 {
         self.model.n_vocab()
+    }
+
+    /// The request's schema compiled for this model; a schema that cannot
+    /// be compiled is the request's fault, found before it queues.
+    pub fn compile(&self, params: &SamplingParams) -> Result<Option<Grammar>, LlmError> {
+        params
+            .schema
+            .as_ref()
+            .map(|schema| self.grammars.compile(&self.model, schema))
+            .transpose()
     }
 }
 
@@ -234,6 +251,7 @@ fn load(
     path: &Path,
     template_override: Option<&Path>,
     context_per_slot: usize,
+    grammar_engine: GrammarEngine,
 ) -> Result<LoadedModel, String> {
     if !path.is_file() {
         return Err(format!(
@@ -266,9 +284,11 @@ fn load(
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
     let context_per_slot = context_per_slot.min(model.n_ctx_train() as usize).max(16);
+    let grammars = GrammarCompiler::new(&model, grammar_engine)?;
     Ok(LoadedModel {
         model: Arc::new(model),
         template,
+        grammars,
         context_per_slot,
         created,
     })

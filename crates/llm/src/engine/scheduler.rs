@@ -15,10 +15,11 @@ use kit::fair::FairChannel;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
-use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::output::{Step, TextOutput};
+use super::sampling::Sampler;
+use super::turns::{Generating, Turns};
 use super::{load, Event, Finish, Job, LoadedModel, Shared};
 use crate::api::Usage;
 use crate::config::LlmConfig;
@@ -39,13 +40,13 @@ struct Slot {
 
 struct Active {
     job: Job,
-    sampler: LlamaSampler,
+    sampler: Sampler,
     output: TextOutput,
     /// Next prompt token to feed; `prompt.len()` once the prompt is read.
     next_prompt: usize,
     /// The token sampled last, fed in the next step.
     pending: Option<LlamaToken>,
-    /// Whether this step carries `pending` (see [`users_in_turn`]).
+    /// Whether this step carries `pending` (see [`Turns`]).
     feeds_pending: bool,
     /// The step that last carried this slot's token.
     last_fed: u64,
@@ -90,6 +91,7 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
         &config.model,
         config.chat_template_file.as_deref(),
         config.context_per_slot as usize,
+        config.grammar_engine,
     ) {
         Ok(m) => Arc::new(m),
         Err(e) => {
@@ -142,6 +144,7 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
     let mut batch = LlamaBatch::new(batch_size as usize, 1);
     let limit = loaded.context_per_slot;
     let mut step_no: u64 = 0;
+    let mut turns = Turns::default();
 
     loop {
         // Requests whose client went away free their slot now.
@@ -188,18 +191,22 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
         }
 
         // One token from every generating slot (or, with several users
-        // generating, from one slot of each user in turn), then prompt
-        // chunks.
+        // generating, from one slot of each user, those far ahead in recent
+        // service one step in four: see `turns`), then prompt chunks.
         step_no += 1;
-        let generating: Vec<(usize, &str, u64)> = slots
+        let generating: Vec<Generating<'_>> = slots
             .iter()
             .enumerate()
             .filter_map(|(i, s)| {
                 let a = s.active.as_ref()?;
-                a.pending.is_some().then(|| (i, a.job.owner(), a.last_fed))
+                a.pending.is_some().then(|| Generating {
+                    slot: i,
+                    owner: a.job.owner(),
+                    last_fed: a.last_fed,
+                })
             })
             .collect();
-        let fed = users_in_turn(&generating);
+        let fed = turns.pick(&generating, step_no, Instant::now());
         batch.clear();
         let mut room = batch_size as usize;
         for (i, slot) in slots.iter_mut().enumerate() {
@@ -280,8 +287,11 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
                 a.chunk = 0;
             }
             let Some(at) = a.logits_at else { continue };
+            let sampling = Instant::now();
             let token = a.sampler.sample(&ctx, at);
             let now = Instant::now();
+            metrics::histogram!("llm_sampling_seconds", "constraint" => a.sampler.constraint())
+                .record(now.duration_since(sampling).as_secs_f64());
             a.generated += 1;
             match a.first_token {
                 None => {
@@ -365,7 +375,7 @@ fn release(slot: &mut Slot, outcome: &'static str, metrics: &Metrics) {
 /// its prompt (least recently used among equals), dropping the rest of that
 /// slot's cache.
 fn admit(
-    job: Job,
+    mut job: Job,
     slots: &mut [Slot],
     ctx: &mut LlamaContext<'_>,
     loaded: &LoadedModel,
@@ -397,14 +407,8 @@ fn admit(
         keep = 0;
     }
     slot.cached.truncate(keep);
-    let sampler = match job.generation.params.sampler(&loaded.model) {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = job.events.send(Event::Error(e.to_string()));
-            metrics.outcome("error");
-            return;
-        }
-    };
+    let grammar = job.generation.grammar.take();
+    let sampler = Sampler::new(&job.generation.params, &loaded.model, grammar);
     tracing::debug!(parent: &job.span, slot = slot.seq, reused = keep, prompt = prompt.len(), "slot assigned");
     slot.active = Some(Active {
         output: TextOutput::new(job.generation.stop.clone()),
@@ -422,51 +426,6 @@ fn admit(
     });
 }
 
-/// Which generating slots carry their token this step, from `(slot,
-/// owner, step last fed)`. With one user generating, all of them; with
-/// several, one slot per user (the one fed longest ago), so that each step
-/// costs about as much per user whatever one user runs: a user with two
-/// streams and a user with one each advance one token per step.
-fn users_in_turn(generating: &[(usize, &str, u64)]) -> Vec<usize> {
-    let first = generating.first().map(|g| g.1);
-    if generating.iter().all(|g| Some(g.1) == first) {
-        return generating.iter().map(|g| g.0).collect();
-    }
-    let mut chosen: Vec<(usize, &str, u64)> = Vec::new();
-    for &(slot, owner, last) in generating {
-        match chosen.iter_mut().find(|c| c.1 == owner) {
-            Some(c) if last < c.2 => *c = (slot, owner, last),
-            Some(_) => {}
-            None => chosen.push((slot, owner, last)),
-        }
-    }
-    chosen.into_iter().map(|c| c.0).collect()
-}
-
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::users_in_turn;
-
-    #[test]
-    fn one_user_runs_every_slot() {
-        assert_eq!(
-            users_in_turn(&[(0, "a", 5), (1, "a", 5), (3, "a", 2)]),
-            [0, 1, 3]
-        );
-        assert!(users_in_turn(&[]).is_empty());
-    }
-
-    #[test]
-    fn several_users_advance_one_slot_each_in_turn() {
-        // a has two streams, b one: one of a's (the one fed longest ago) and b's.
-        let picked = users_in_turn(&[(0, "a", 7), (1, "a", 6), (2, "b", 7)]);
-        assert_eq!(picked, [1, 2]);
-        // Next step slot 1 was fed at 8: slot 0's turn.
-        let picked = users_in_turn(&[(0, "a", 7), (1, "a", 8), (2, "b", 8)]);
-        assert_eq!(picked, [0, 2]);
-    }
 }
