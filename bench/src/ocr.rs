@@ -2,7 +2,8 @@
 //! to the cores and (b) the `tesseract` command line, once per page, N
 //! processes in parallel with `OMP_THREAD_LIMIT=1` and the same languages.
 //! Prints pages/s, CPU seconds per page and the character error rate of each
-//! against the ground truth.
+//! against the ground truth, on upright PNG pages, on turned ones (the
+//! service's default must turn them back), and on bilevel Group 4 TIFFs.
 //!
 //! Run: `bench/ocr.sh [--pages 20]`.
 
@@ -74,15 +75,57 @@ impl Row {
     }
 }
 
-fn make_pages(dir: &Path, n: usize) -> anyhow::Result<Vec<(PathBuf, String)>> {
+/// How the benchmark's pages are stored.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// 8-bit grey PNG, upright.
+    Upright,
+    /// The same PNG turned 90, 180 or 270 degrees clockwise, in turn.
+    Turned,
+    /// A bilevel CCITT Group 4 TIFF, as a document scanner writes it
+    /// (made from the PNG with ImageMagick).
+    Group4,
+}
+
+fn make_pages(dir: &Path, n: usize, kind: Kind) -> anyhow::Result<Vec<(PathBuf, String)>> {
     let mut pages = Vec::new();
     for i in 0..n {
         let lines = fixtures::sentences(i, 28, 9);
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         // A4 at 300 dpi, 12 pt text.
         let img = fixtures::render_on(&refs, 50.0, Some((2480, 3508)));
-        let path = dir.join(format!("page-{i:03}.png"));
-        img.save(&path)?;
+        let png = dir.join(format!("page-{i:03}.png"));
+        let path = match kind {
+            Kind::Upright => {
+                img.save(&png)?;
+                png
+            }
+            Kind::Turned => {
+                let turned = match i % 3 {
+                    0 => image::imageops::rotate90(&img),
+                    1 => image::imageops::rotate180(&img),
+                    _ => image::imageops::rotate270(&img),
+                };
+                let path = dir.join(format!("turned-{i:03}.png"));
+                turned.save(&path)?;
+                path
+            }
+            Kind::Group4 => {
+                img.save(&png)?;
+                let path = dir.join(format!("page-{i:03}.tif"));
+                let made = Command::new("convert")
+                    .arg(&png)
+                    .args(["-threshold", "50%", "-depth", "1", "-compress", "Group4"])
+                    .args(["-density", "300", "-units", "PixelsPerInch"])
+                    .arg(&path)
+                    .status()
+                    .context("running ImageMagick's convert")?;
+                if !made.success() {
+                    bail!("convert failed on {}", png.display());
+                }
+                path
+            }
+        };
         pages.push((path, lines.join("\n")));
     }
     Ok(pages)
@@ -93,6 +136,7 @@ async fn run_service(
     pages: &[(PathBuf, String)],
     cores: usize,
     orientation: &str,
+    what: &str,
 ) -> anyhow::Result<Row> {
     // The OCR service in its own process (with auth for the token), as it
     // runs when split: every core is the OCR pool's.
@@ -130,7 +174,7 @@ async fn run_service(
                     "{base}/v1/ocr?format=text&languages={langs}&orientation={orientation}"
                 ))
                 .bearer_auth(token)
-                .header("content-type", "image/png")
+                .header("content-type", "application/octet-stream")
                 .body(body)
                 .send()
                 .await?;
@@ -147,7 +191,7 @@ async fn run_service(
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_of(server.pid())? - cpu_before;
     Ok(Row {
-        name: format!("service, {cores} concurrent requests, orientation={orientation}"),
+        name: format!("service, {cores} concurrent requests, orientation={orientation}, {what}"),
         pages: pages.len(),
         wall,
         cpu,
@@ -155,7 +199,12 @@ async fn run_service(
     })
 }
 
-fn run_cli(args: &Args, pages: &[(PathBuf, String)], cores: usize) -> anyhow::Result<Row> {
+fn run_cli(
+    args: &Args,
+    pages: &[(PathBuf, String)],
+    cores: usize,
+    what: &str,
+) -> anyhow::Result<Row> {
     let cpu_before = children_cpu();
     let start = Instant::now();
     let mut texts = vec![String::new(); pages.len()];
@@ -195,7 +244,7 @@ fn run_cli(args: &Args, pages: &[(PathBuf, String)], cores: usize) -> anyhow::Re
     let wall = start.elapsed().as_secs_f64();
     let cpu = children_cpu() - cpu_before;
     Ok(Row {
-        name: format!("tesseract CLI, {cores} processes"),
+        name: format!("tesseract CLI, {cores} processes, {what}"),
         pages: pages.len(),
         wall,
         cpu,
@@ -217,16 +266,36 @@ async fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism()?.get();
     let dir = std::env::temp_dir().join(format!("scriptorium-ocr-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let pages = make_pages(&dir, args.pages)?;
+    let upright = make_pages(&dir, args.pages, Kind::Upright)?;
+    let turned = make_pages(&dir, args.pages, Kind::Turned)?;
+    let group4 = make_pages(&dir, args.pages, Kind::Group4)?;
     // orientation=none does the same work as the command line (PSM 3, no
-    // OSD); orientation=auto adds the service's default OSD pass.
-    let mut cli = run_cli(&args, &pages, cores)?;
-    let mut same_work = run_service(&args, &pages, cores, "none").await?;
-    let mut with_osd = run_service(&args, &pages, cores, "auto").await?;
+    // OSD); orientation=auto is the service's default (the orientation
+    // pass when a first reading is poor). Turned pages: the default must
+    // find and undo the turn. Group 4: bilevel scans, which the command
+    // line reads natively too.
+    let once = |rows: Option<Vec<Row>>| async {
+        let runs = vec![
+            run_cli(&args, &upright, cores, "PNG")?,
+            run_service(&args, &upright, cores, "none", "PNG").await?,
+            run_service(&args, &upright, cores, "auto", "PNG").await?,
+            run_service(&args, &turned, cores, "auto", "PNG turned 90/180/270").await?,
+            run_cli(&args, &group4, cores, "G4 TIFF")?,
+            run_service(&args, &group4, cores, "auto", "G4 TIFF").await?,
+        ];
+        Ok::<_, anyhow::Error>(match rows {
+            None => runs,
+            Some(mut rows) => {
+                for (row, run) in rows.iter_mut().zip(runs) {
+                    row.absorb(run);
+                }
+                rows
+            }
+        })
+    };
+    let mut rows = once(None).await?;
     for _ in 1..args.turns.max(1) {
-        cli.absorb(run_cli(&args, &pages, cores)?);
-        same_work.absorb(run_service(&args, &pages, cores, "none").await?);
-        with_osd.absorb(run_service(&args, &pages, cores, "auto").await?);
+        rows = once(Some(rows)).await?;
     }
     if std::env::var_os("BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -234,21 +303,23 @@ async fn main() -> anyhow::Result<()> {
 
     println!(
         "# OCR benchmark: {} pages, A4 at 300 dpi (2480x3508), 12 pt DejaVu Sans, English and French, languages {}, {cores} cores, {} turns pooled",
-        pages.len(),
+        args.pages,
         args.languages,
         args.turns.max(1)
     );
     println!();
-    println!("| runner | pages/s | CPU s/page | CER | pages/s vs CLI |");
+    println!("| runner | pages/s | CPU s/page | CER | pages/s vs CLI on the same files |");
     println!("|---|---:|---:|---:|---:|");
-    for row in [&cli, &same_work, &with_osd] {
+    // The command line's rows: PNG (0) for the PNG rows, G4 (4) for G4.
+    for (i, row) in rows.iter().enumerate() {
+        let reference = if i >= 4 { &rows[4] } else { &rows[0] };
         println!(
             "| {} | {:.3} | {:.2} | {:.4} | {:.2}x |",
             row.name,
             row.pages_per_sec(),
             row.cpu / row.pages as f64,
             row.cer / row.pages as f64,
-            row.pages_per_sec() / cli.pages_per_sec()
+            row.pages_per_sec() / reference.pages_per_sec()
         );
     }
     Ok(())

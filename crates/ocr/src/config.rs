@@ -41,6 +41,10 @@ pub struct OcrConfig {
     pub detect_orientation: bool,
     /// OSD confidence needed before a page is turned.
     pub orientation_min_confidence: f32,
+    /// A page whose first reading is at least this confident (mean word
+    /// confidence, 0 to 100) is taken as upright without the orientation
+    /// pass; below it, OSD runs and a turned page is read again.
+    pub orientation_trust_confidence: i32,
     /// How long a finished job and its result are kept.
     pub job_ttl_secs: i64,
     /// Jobs queued or running at once, for all users.
@@ -74,6 +78,7 @@ impl Default for OcrConfig {
             page_timeout_ms: 180_000,
             detect_orientation: true,
             orientation_min_confidence: 2.0,
+            orientation_trust_confidence: 80,
             job_ttl_secs: 3600,
             max_active_jobs: 100,
             max_active_jobs_per_user: 10,

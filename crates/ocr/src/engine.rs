@@ -15,6 +15,7 @@ use crate::decode::Page;
 use crate::osd::{rotate_ccw, Osd};
 use crate::scale;
 use crate::tess::{Engine, TessError};
+use crate::tsv;
 
 /// What to do with one page.
 #[derive(Debug, Clone)]
@@ -24,13 +25,22 @@ pub struct PageJob {
     pub dpi: u32,
     pub hocr: bool,
     pub page_number: i32,
-    /// Detect a page turned by 90, 180 or 270 degrees and turn it back
-    /// when OSD is at least this confident.
-    pub orientation: Option<f32>,
+    /// Detect a page turned by 90, 180 or 270 degrees and turn it back.
+    pub orientation: Option<OrientationCheck>,
     /// Longest recognition time of one page.
     pub time_limit: Duration,
     /// Read pages with large text at a smaller scale (`scale`).
     pub rescale: bool,
+}
+
+/// When the orientation pass runs, and when its answer is taken.
+#[derive(Debug, Clone, Copy)]
+pub struct OrientationCheck {
+    /// A first reading at least this confident (Tesseract's mean word
+    /// confidence, 0 to 100) is taken as upright and the pass is skipped.
+    pub trust_reading: i32,
+    /// OSD confidence needed before a page is turned.
+    pub min_confidence: f32,
 }
 
 /// Tesseract's answers for one page.
@@ -202,29 +212,42 @@ fn worker(
                     .map_err(|_| EngineError::Languages(task.job.languages.clone()))?;
                 engines.insert(task.job.languages.clone(), engine);
             }
-            let mut rotation = 0;
-            let mut rotated = None;
-            if let Some(min_confidence) = task.job.orientation {
-                if osd.is_none() {
-                    osd = Osd::new(tessdata.as_deref());
-                }
-                if let Some((degrees, confidence)) = osd
-                    .as_mut()
-                    .and_then(|o| o.detect(&task.page, task.job.dpi))
-                {
-                    if degrees != 0 && confidence >= min_confidence {
-                        rotation = degrees;
-                        rotated = Some(rotate_ccw(&task.page, degrees));
-                    }
-                }
-            }
-            let page = rotated.as_ref().unwrap_or(&task.page);
             let engine = engines
                 .get_mut(&task.job.languages)
                 .ok_or(EngineError::Stopped)?;
-            let mut r = recognize(engine, page, &task.job)?;
-            r.rotation = rotation;
-            Ok(r)
+            // The page is read as it is first: an upright page that reads
+            // well (most pages) costs no orientation pass. A page read
+            // poorly, or read well in lines running down the page (text
+            // turned by 90 or 270 degrees), gets the pass.
+            let first = recognize(engine, &task.page, &task.job)?;
+            let Some(check) = task.job.orientation else {
+                return Ok(first);
+            };
+            let vertical = tsv::mostly_vertical(&first.tsv);
+            if first.mean_confidence >= check.trust_reading && !vertical {
+                return Ok(first);
+            }
+            if osd.is_none() {
+                osd = Osd::new(tessdata.as_deref());
+            }
+            let turned = osd
+                .as_mut()
+                .and_then(|o| o.detect(&task.page, task.job.dpi))
+                .filter(|&(degrees, confidence)| {
+                    degrees != 0 && confidence >= check.min_confidence
+                });
+            let Some((degrees, _)) = turned else {
+                return Ok(first);
+            };
+            let mut again = recognize(engine, &rotate_ccw(&task.page, degrees), &task.job)?;
+            // OSD can be wrong on a poor page: the better reading wins,
+            // except over a reading of vertical lines, which OSD confirmed
+            // to be a turned page.
+            if !vertical && again.mean_confidence < first.mean_confidence {
+                return Ok(first);
+            }
+            again.rotation = degrees;
+            Ok(again)
         })();
         if let Err(EngineError::Failed(_)) = &result {
             // A failed engine may hold broken state: start afresh next time.

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use crate::budget::DecodeBudget;
 use crate::config::OcrConfig;
 use crate::decode::{self, DecodeError, Format, Limits, Page, PageInfo};
-use crate::engine::{EngineError, EnginePool, PageJob, Recognized};
+use crate::engine::{EngineError, EnginePool, OrientationCheck, PageJob, Recognized};
 use crate::error::OcrError;
 use crate::jobs::{Jobs, Progress};
 use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
@@ -413,9 +413,10 @@ impl Ocr {
                 dpi: opts.dpi,
                 hocr,
                 page_number: i as i32,
-                orientation: opts
-                    .orientation
-                    .then_some(self.config.orientation_min_confidence),
+                orientation: opts.orientation.then_some(OrientationCheck {
+                    trust_reading: self.config.orientation_trust_confidence,
+                    min_confidence: self.config.orientation_min_confidence,
+                }),
                 time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
                 rescale: self.config.rescale_large_text,
             };

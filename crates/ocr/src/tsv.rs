@@ -39,6 +39,24 @@ fn bbox(f: &[&str]) -> Option<BBox> {
     Some([n[0], n[1], n[0] + n[2], n[1] + n[3]])
 }
 
+/// Whether most lines of a page's TSV run down the page rather than
+/// across: Tesseract reads text turned by 90 or 270 degrees as vertical
+/// lines, well, which says the page is turned although it read well.
+pub fn mostly_vertical(tsv: &str) -> bool {
+    let (mut vertical, mut lines) = (0usize, 0usize);
+    for row in tsv.lines() {
+        let f: Vec<&str> = row.split('\t').collect();
+        if f.len() < 12 || f[0] != "4" {
+            continue;
+        }
+        if let Some([left, top, right, bottom]) = bbox(&f) {
+            lines += 1;
+            vertical += usize::from(bottom - top > right - left);
+        }
+    }
+    lines > 0 && vertical * 2 > lines
+}
+
 /// Parse one page's TSV (levels: 1 page, 2 block, 3 paragraph, 4 line, 5 word).
 pub fn parse(tsv: &str) -> Vec<Block> {
     let mut blocks: Vec<Block> = Vec::new();
@@ -109,5 +127,24 @@ mod tests {
         assert_eq!(line.text, "Bonjour monde");
         assert_eq!(line.words[1].bbox, [50, 5, 95, 25]);
         assert!((line.words[0].confidence - 96.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn lines_running_down_the_page_are_vertical() {
+        let row = |level: u8, [l, t, w, h]: [u32; 4]| {
+            format!("{level}\t1\t1\t1\t1\t0\t{l}\t{t}\t{w}\t{h}\t-1\t")
+        };
+        let across = [row(4, [10, 10, 900, 40]), row(4, [10, 60, 700, 40])].join("\n");
+        let down = [
+            row(4, [10, 10, 40, 900]),
+            row(4, [60, 10, 40, 700]),
+            row(4, [0, 0, 90, 30]),
+        ]
+        .join("\n");
+        assert!(!mostly_vertical(&across));
+        assert!(mostly_vertical(&down));
+        assert!(!mostly_vertical(""));
+        // Words do not count, only lines.
+        assert!(!mostly_vertical(&row(5, [10, 10, 40, 900])));
     }
 }

@@ -606,7 +606,10 @@ async fn turned_pages_are_detected_and_turned_back() {
         assert_eq!(r.status(), StatusCode::OK);
         let doc: Value = r.json().await.unwrap();
         let page = &doc["pages"][0];
-        assert_eq!(page["rotation"], clockwise, "turned {clockwise} degrees");
+        assert_eq!(
+            page["rotation"], clockwise,
+            "turned {clockwise} degrees: {page}"
+        );
         assert_eq!(page["width"], upright.width(), "size after turning back");
         let e = cer(page["text"].as_str().unwrap(), &want);
         assert!(e < 0.05, "turned {clockwise}: CER {e}");

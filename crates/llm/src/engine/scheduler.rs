@@ -19,7 +19,7 @@ use llama_cpp_2::token::LlamaToken;
 
 use super::output::{Step, TextOutput};
 use super::sampling::Sampler;
-use super::turns::{Generating, Turns};
+use super::turns::{self, Generating};
 use super::{load, Event, Finish, Job, LoadedModel, Shared};
 use crate::api::Usage;
 use crate::config::LlmConfig;
@@ -46,7 +46,7 @@ struct Active {
     next_prompt: usize,
     /// The token sampled last, fed in the next step.
     pending: Option<LlamaToken>,
-    /// Whether this step carries `pending` (see [`Turns`]).
+    /// Whether this step carries `pending` (see [`turns`]).
     feeds_pending: bool,
     /// The step that last carried this slot's token.
     last_fed: u64,
@@ -144,7 +144,6 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
     let mut batch = LlamaBatch::new(batch_size as usize, 1);
     let limit = loaded.context_per_slot;
     let mut step_no: u64 = 0;
-    let mut turns = Turns::default();
 
     loop {
         // Requests whose client went away free their slot now.
@@ -191,8 +190,9 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
         }
 
         // One token from every generating slot (or, with several users
-        // generating, from one slot of each user, those far ahead in recent
-        // service one step in four: see `turns`), then prompt chunks.
+        // generating, from one slot of each user, a user whose youngest
+        // request is well ahead one step in four: see `turns`), then
+        // prompt chunks.
         step_no += 1;
         let generating: Vec<Generating<'_>> = slots
             .iter()
@@ -203,10 +203,11 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
                     slot: i,
                     owner: a.job.owner(),
                     last_fed: a.last_fed,
+                    generated: a.generated,
                 })
             })
             .collect();
-        let fed = turns.pick(&generating, step_no, Instant::now());
+        let fed = turns::pick(&generating, step_no);
         batch.clear();
         let mut room = batch_size as usize;
         for (i, slot) in slots.iter_mut().enumerate() {

@@ -2,22 +2,20 @@
 //!
 //! On a CPU a step costs about as much per token as it carries, so sharing
 //! steps evenly still doubles a short request's time next to one long
-//! stream. Each user's recent service is kept instead (tokens fed, halving
-//! every [`HALF_LIFE`]): a user far ahead of the least-served one is fed
-//! one step in [`AHEAD_EVERY`], the others every step. A short request
-//! from someone who has been quiet runs at nearly its idle speed; someone
-//! who keeps generating is never stopped, only slowed while others catch
-//! up, and two users who both keep generating end up even, one token each
-//! per step.
+//! stream. The step goes by attained service instead, as least-attained-
+//! service schedulers do: each user's youngest request (fewest tokens
+//! generated) stands for the user, and a user whose youngest request is
+//! more than [`SLACK`] tokens older than the youngest of all is fed one
+//! step in [`AHEAD_EVERY`], the others every step. A short request runs at
+//! nearly its idle speed beside another user's long streams; the long
+//! streams are slowed while it runs, never stopped; two long streams of
+//! different users stand even once the younger has caught up, one token
+//! each per step. Each user still carries one slot per step whatever the
+//! number of its streams, in turn over them.
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
-
-/// How fast past service is forgotten.
-pub const HALF_LIFE: Duration = Duration::from_secs(10);
-/// Tokens of recent service beyond the least-served user's that make a
-/// user "ahead".
-pub const SLACK: f64 = 32.0;
+/// Tokens by which a user's youngest request may be older than the
+/// youngest of all before that user waits its turn.
+pub const SLACK: u32 = 8;
 /// A user ahead is fed once in this many steps.
 pub const AHEAD_EVERY: u64 = 4;
 
@@ -28,161 +26,143 @@ pub struct Generating<'a> {
     pub owner: &'a str,
     /// The step that last carried this slot's token.
     pub last_fed: u64,
+    /// Tokens the slot's request has generated so far.
+    pub generated: u32,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Served {
-    tokens: f64,
-    at: Instant,
-    /// The step that last carried one of this user's tokens.
-    step: u64,
+/// One user's share of the step being planned.
+struct User<'a> {
+    owner: &'a str,
+    /// The slot fed longest ago: the one this user's turn goes to.
+    slot: usize,
+    slot_fed: u64,
+    /// The step that last carried any of this user's tokens.
+    fed: u64,
+    /// The youngest request's tokens.
+    youngest: u32,
 }
 
-impl Served {
-    fn at(&self, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens * 0.5f64.powf(elapsed / HALF_LIFE.as_secs_f64())
+/// The slots step `step` carries: with one user generating, all of that
+/// user's slots; with several, one slot per user (the one fed longest ago),
+/// leaving out, except one step in [`AHEAD_EVERY`], the users whose
+/// youngest request is more than [`SLACK`] tokens older than the youngest.
+pub fn pick(generating: &[Generating<'_>], step: u64) -> Vec<usize> {
+    let first = generating.first().map(|g| g.owner);
+    if generating.iter().all(|g| Some(g.owner) == first) {
+        return generating.iter().map(|g| g.slot).collect();
     }
-}
-
-/// Every user's recent service.
-#[derive(Debug, Default)]
-pub struct Turns {
-    served: HashMap<String, Served>,
-}
-
-impl Turns {
-    /// The slots step `step` carries, and the service recorded for them.
-    /// With one user generating, all of that user's slots; with several,
-    /// one slot per user (the one fed longest ago), leaving out, except one
-    /// step in [`AHEAD_EVERY`], the users more than [`SLACK`] tokens ahead
-    /// of the least-served one.
-    pub fn pick(&mut self, generating: &[Generating<'_>], step: u64, now: Instant) -> Vec<usize> {
-        let first = generating.first().map(|g| g.owner);
-        if generating.iter().all(|g| Some(g.owner) == first) {
-            if let Some(owner) = first {
-                self.record(owner, generating.len(), step, now);
+    let mut users: Vec<User<'_>> = Vec::new();
+    for g in generating {
+        match users.iter_mut().find(|u| u.owner == g.owner) {
+            Some(u) => {
+                if g.last_fed < u.slot_fed {
+                    u.slot = g.slot;
+                    u.slot_fed = g.last_fed;
+                }
+                u.fed = u.fed.max(g.last_fed);
+                u.youngest = u.youngest.min(g.generated);
             }
-            return generating.iter().map(|g| g.slot).collect();
-        }
-        let mut users: Vec<Generating<'_>> = Vec::new();
-        for g in generating {
-            match users.iter_mut().find(|u| u.owner == g.owner) {
-                Some(u) if g.last_fed < u.last_fed => *u = *g,
-                Some(_) => {}
-                None => users.push(*g),
-            }
-        }
-        let service: Vec<(f64, u64)> = users
-            .iter()
-            .map(|u| {
-                self.served
-                    .get(u.owner)
-                    .map_or((0.0, 0), |s| (s.at(now), s.step))
-            })
-            .collect();
-        let least = service.iter().map(|s| s.0).fold(f64::INFINITY, f64::min);
-        let mut picked = Vec::new();
-        for (u, (tokens, last)) in users.iter().zip(service) {
-            let ahead = tokens > least + SLACK;
-            if !ahead || step.saturating_sub(last) >= AHEAD_EVERY {
-                self.record(u.owner, 1, step, now);
-                picked.push(u.slot);
-            }
-        }
-        self.forget(now);
-        picked
-    }
-
-    fn record(&mut self, owner: &str, tokens: usize, step: u64, now: Instant) {
-        let s = self.served.entry(owner.to_owned()).or_insert(Served {
-            tokens: 0.0,
-            at: now,
-            step,
-        });
-        s.tokens = s.at(now) + tokens as f64;
-        s.at = now;
-        s.step = step;
-    }
-
-    /// Drops users whose service has decayed to nothing, so the ledger
-    /// holds the recently active only.
-    fn forget(&mut self, now: Instant) {
-        if self.served.len() > 64 {
-            self.served.retain(|_, s| s.at(now) >= 0.5);
+            None => users.push(User {
+                owner: g.owner,
+                slot: g.slot,
+                slot_fed: g.last_fed,
+                fed: g.last_fed,
+                youngest: g.generated,
+            }),
         }
     }
+    let youngest = users.iter().map(|u| u.youngest).min().unwrap_or(0);
+    users
+        .iter()
+        .filter(|u| u.youngest <= youngest + SLACK || step.saturating_sub(u.fed) >= AHEAD_EVERY)
+        .map(|u| u.slot)
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn gen(slot: usize, owner: &str, last_fed: u64) -> Generating<'_> {
+    fn gen(slot: usize, owner: &str, last_fed: u64, generated: u32) -> Generating<'_> {
         Generating {
             slot,
             owner,
             last_fed,
+            generated,
         }
     }
 
     #[test]
     fn one_user_runs_every_slot() {
-        let mut t = Turns::default();
-        let now = Instant::now();
-        let all = [gen(0, "a", 5), gen(1, "a", 5), gen(3, "a", 2)];
-        assert_eq!(t.pick(&all, 6, now), [0, 1, 3]);
-        assert!(t.pick(&[], 7, now).is_empty());
+        let all = [gen(0, "a", 5, 900), gen(1, "a", 5, 3), gen(3, "a", 2, 40)];
+        assert_eq!(pick(&all, 6), [0, 1, 3]);
+        assert!(pick(&[], 7).is_empty());
     }
 
     #[test]
     fn users_even_in_service_advance_one_slot_each_in_turn() {
-        let mut t = Turns::default();
-        let now = Instant::now();
         // a has two streams, b one: one of a's (the one fed longest ago) and b's.
-        let picked = t.pick(&[gen(0, "a", 7), gen(1, "a", 6), gen(2, "b", 7)], 8, now);
+        let picked = pick(
+            &[gen(0, "a", 7, 10), gen(1, "a", 6, 12), gen(2, "b", 7, 14)],
+            8,
+        );
         assert_eq!(picked, [1, 2]);
-        let picked = t.pick(&[gen(0, "a", 7), gen(1, "a", 8), gen(2, "b", 8)], 9, now);
+        let picked = pick(
+            &[gen(0, "a", 7, 10), gen(1, "a", 8, 13), gen(2, "b", 8, 15)],
+            9,
+        );
         assert_eq!(picked, [0, 2]);
     }
 
     #[test]
-    fn a_user_far_ahead_gets_one_step_in_four_until_the_other_catches_up() {
-        let mut t = Turns::default();
-        let now = Instant::now();
-        // a has generated alone for a while.
-        for step in 1..=100 {
-            t.pick(&[gen(0, "a", step - 1)], step, now);
+    fn a_long_stream_gets_one_step_in_four_beside_a_young_request() {
+        let mut fed = [0u64; 2];
+        let mut generated = [500u32, 0];
+        let mut carried = [0u32; 2];
+        for step in 1..=40 {
+            let slots = [
+                gen(0, "a", fed[0], generated[0]),
+                gen(1, "b", fed[1], generated[1]),
+            ];
+            for s in pick(&slots, step) {
+                fed[s] = step;
+                generated[s] += 1;
+                carried[s] += 1;
+            }
         }
-        // b starts: b every step, a one step in AHEAD_EVERY.
-        let mut fed_a = 0;
-        let mut fed_b = 0;
-        for step in 101..=140 {
-            let picked = t.pick(&[gen(0, "a", 0), gen(1, "b", 0)], step, now);
-            fed_a += picked.contains(&0) as u32;
-            fed_b += picked.contains(&1) as u32;
-        }
-        assert_eq!(fed_b, 40);
-        assert_eq!(fed_a, 40 / AHEAD_EVERY as u32);
-        // Once b is within SLACK of a, both every step.
-        for step in 141..=300 {
-            t.pick(&[gen(0, "a", 0), gen(1, "b", 0)], step, now);
-        }
-        assert_eq!(t.pick(&[gen(0, "a", 0), gen(1, "b", 0)], 301, now), [0, 1]);
+        assert_eq!(carried, [10, 40]);
     }
 
     #[test]
-    fn past_service_is_forgotten() {
-        let mut t = Turns::default();
-        let then = Instant::now();
-        for step in 1..=100 {
-            t.pick(&[gen(0, "a", step - 1)], step, then);
+    fn a_younger_long_stream_catches_up_then_both_share_every_step() {
+        let mut fed = [0u64; 2];
+        let mut generated = [100u32, 0];
+        for step in 1..=200 {
+            let slots = [
+                gen(0, "a", fed[0], generated[0]),
+                gen(1, "b", fed[1], generated[1]),
+            ];
+            for s in pick(&slots, step) {
+                fed[s] = step;
+                generated[s] += 1;
+            }
         }
-        // Ten half-lives later a's hundred tokens count for less than SLACK.
-        let later = then + HALF_LIFE * 10;
-        assert_eq!(
-            t.pick(&[gen(0, "a", 0), gen(1, "b", 0)], 101, later),
-            [0, 1]
+        // b caught up within SLACK of a, and from then on both every step.
+        assert!(
+            generated[0].abs_diff(generated[1]) <= SLACK + 1,
+            "{generated:?}"
         );
+        let slots = [
+            gen(0, "a", fed[0], generated[0]),
+            gen(1, "b", fed[1], generated[1]),
+        ];
+        assert_eq!(pick(&slots, 201), [0, 1]);
+    }
+
+    #[test]
+    fn a_users_youngest_request_stands_for_it() {
+        // a has an old and a young stream: a is not ahead of b.
+        let slots = [gen(0, "a", 9, 800), gen(1, "a", 8, 2), gen(2, "b", 9, 5)];
+        assert_eq!(pick(&slots, 10), [1, 2]);
     }
 }
