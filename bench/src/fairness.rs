@@ -33,7 +33,7 @@ struct Args {
     #[arg(long, default_value = "models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf")]
     model: String,
     /// The second user's requests per scenario, one after another.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     requests: usize,
     /// The second user's `max_tokens`.
     #[arg(long, default_value_t = 5)]
@@ -263,6 +263,9 @@ async fn main() -> anyhow::Result<()> {
                 bail!("a held stream failed: {}", r.status());
             }
         }
+        // Holding, not opening: the streams' prompts are read and they are
+        // generating before the second user comes.
+        tokio::time::sleep(Duration::from_secs(3)).await;
         let times = second_user(a.requests, a.tokens, &base, &second).await?;
         rows.push(Row {
             scenario: "held streams".into(),
@@ -281,15 +284,17 @@ async fn main() -> anyhow::Result<()> {
         "# Fairness: a second user's {}-token chat, {} requests per scenario, {} threads, default limits",
         a.tokens, a.requests, threads
     );
-    println!("| scenario | p50 ms | p99 ms | p99 vs idle | notes |");
-    println!("|---|---|---|---|---|");
+    println!("| scenario | p50 ms | p90 ms | p99 ms | p99 vs idle | notes |");
+    println!("|---|---|---|---|---|---|");
     for mut r in rows {
         let p50 = percentile(&mut r.times, 0.5);
+        let p90 = percentile(&mut r.times, 0.9);
         let p99 = percentile(&mut r.times, 0.99);
         println!(
-            "| {} | {:.0} | {:.0} | {:.2}x | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.2}x | {} |",
             r.scenario,
             p50,
+            p90,
             p99,
             p99 / r.idle_p99,
             r.note

@@ -827,6 +827,14 @@ async fn one_users_jobs_leave_room_and_turns_for_others() {
     );
 }
 
+/// `read` (a document or one of its pages) has `want` as its text, within
+/// a character error rate of 2%; `what` names it in the failure.
+fn reads_as(read: &Value, want: &str, what: &str) {
+    let text = read["text"].as_str().unwrap_or_default();
+    let e = cer(text, want);
+    assert!(e < 0.02, "{what}: CER {e:.3} for {text:?}");
+}
+
 /// Runs a command-line tool in `dir`, failing the test with its error
 /// output when it fails.
 fn tool(dir: &std::path::Path, command: &str, args: &[&str]) {
@@ -1011,9 +1019,7 @@ async fn tiffs_as_scanners_write_them_are_read_in_one_multi_page_file() {
     let want = format!("{ENGLISH}\n{FRENCH}");
     for (page, (_, encoding)) in pages.iter().zip(Scans::ENCODINGS) {
         assert!(page["error"].is_null(), "{encoding}: {page}");
-        let text = page["text"].as_str().unwrap();
-        let e = cer(text, &want);
-        assert!(e < 0.02, "{encoding}: CER {e:.3} for {text:?}");
+        reads_as(page, &want, encoding);
     }
 }
 
@@ -1156,9 +1162,7 @@ async fn images_as_cameras_and_editors_write_them_are_read() {
         let status = r.status();
         let doc: Value = r.json().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{name}: {doc}");
-        let text = doc["text"].as_str().unwrap();
-        let e = cer(text, &want);
-        assert!(e < 0.02, "{name}: CER {e:.3} for {text:?}");
+        reads_as(&doc, &want, name);
     }
 }
 
