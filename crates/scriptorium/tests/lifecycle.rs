@@ -44,7 +44,19 @@ async fn two_processes_migrate_one_postgres_database_at_once() {
         .fetch_all(store.pool())
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1, "each migration applied once");
+    // Every migration of the PostgreSQL set, each applied once.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../auth/migrations/postgres");
+    let files = std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    let versions: std::collections::BTreeSet<i64> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(files > 0, "no migration files in {dir}");
+    assert_eq!(rows.len(), files, "each migration applied once");
+    assert_eq!(versions.len(), rows.len(), "each migration applied once");
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM users")
         .fetch_one(store.pool())
         .await
