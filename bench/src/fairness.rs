@@ -250,8 +250,10 @@ async fn main() -> anyhow::Result<()> {
                 .post(format!("{base}/v1/chat/completions"))
                 .bearer_auth(&other)
                 .json(&json!({
-                    "messages": [{"role": "user", "content": format!("Write a long story, part {i}.")}],
-                    "max_tokens": 3000, "stream": true, "temperature": 1,
+                    // Counting never ends of itself: the streams generate
+                    // for the whole scenario.
+                    "messages": [{"role": "user", "content": format!("Count from {i} to 100000, one number per line, and nothing else.")}],
+                    "max_tokens": 3000, "stream": true, "temperature": 0,
                 }))
                 .send()
                 .await?;

@@ -351,9 +351,13 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
                         .increment(usage.prompt_tokens.into());
                     metrics::counter!("llm_generated_tokens_total")
                         .increment(usage.completion_tokens.into());
-                    let _ = a.job.events.send(Event::Done { finish, usage });
                     tracing::debug!(parent: &a.job.span, finish = finish.as_str(), ?usage, "generation done");
+                    // The slot and the owner's permit are given back before
+                    // the client hears of the end, so that its next request
+                    // finds them free.
+                    let events = a.job.events.clone();
                     release(slot, finish.as_str(), &metrics);
+                    let _ = events.send(Event::Done { finish, usage });
                 }
                 None => a.pending = Some(token),
             }
