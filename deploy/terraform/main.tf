@@ -112,6 +112,21 @@ resource "kubernetes_secret_v1" "postgres" {
   }
 }
 
+resource "random_password" "console_session_key" {
+  length  = 64
+  special = false
+}
+
+resource "kubernetes_secret_v1" "console_session" {
+  metadata {
+    name      = "console-session"
+    namespace = kubernetes_namespace_v1.scriptorium.metadata[0].name
+  }
+  data = {
+    "session-key" = random_password.console_session_key.result
+  }
+}
+
 data "kustomization_overlay" "platform" {
   resources  = ["${path.module}/../k8s/overlays/${var.overlay}"]
   components = ["${path.module}/../k8s/components/${local.component}"]
@@ -144,9 +159,13 @@ resource "kustomization_resource" "p0" {
 }
 
 resource "kustomization_resource" "p1" {
-  for_each   = data.kustomization_overlay.platform.ids_prio[1]
-  manifest   = data.kustomization_overlay.platform.manifests[each.value]
-  depends_on = [kustomization_resource.p0, kubernetes_secret_v1.postgres]
+  for_each = data.kustomization_overlay.platform.ids_prio[1]
+  manifest = data.kustomization_overlay.platform.manifests[each.value]
+  depends_on = [
+    kustomization_resource.p0,
+    kubernetes_secret_v1.postgres,
+    kubernetes_secret_v1.console_session,
+  ]
 }
 
 resource "kustomization_resource" "p2" {

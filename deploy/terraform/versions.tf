@@ -13,6 +13,10 @@ terraform {
       source  = "kbst/kustomization"
       version = "~> 0.9"
     }
+    random = {
+      source  = "hashicorp/random"
+      version = "~> 3.6"
+    }
   }
 }
 

@@ -34,8 +34,8 @@ def combo_id(combo) -> str:
 
 @pytest.fixture(scope="session")
 def deploy_copy(tmp_path_factory) -> Path:
-    """deploy/ copied aside, with the minikube overlay's untracked env file
-    made up (a random password), so that rendering touches no tracked file."""
+    """deploy/ copied aside, with the minikube overlay's untracked env files
+    made up (random secrets), so that rendering touches no tracked file."""
     root = tmp_path_factory.mktemp("deploy") / "deploy"
     shutil.copytree(DEPLOY, root, ignore=shutil.ignore_patterns("secrets", ".render", "tests"))
     env = root / "k8s" / "overlays" / "minikube" / "secrets" / "postgres.env"
@@ -44,6 +44,7 @@ def deploy_copy(tmp_path_factory) -> Path:
         "postgresql-user=scriptorium\npostgresql-db=scriptorium\n"
         f"postgresql-password={secrets.token_hex(16)}\n"
     )
+    (env.parent / "console.env").write_text(f"session-key={secrets.token_hex(32)}\n")
     return root
 
 

@@ -154,13 +154,13 @@ def test_every_service_port_is_named(combo, rendered):
                 assert port.get("name"), f"Service/{doc['metadata']['name']}: unnamed port"
 
 
-def terraform_secret_keys():
+def terraform_secret_keys(name):
     tf = load_hcl(DEPLOY / "terraform" / "main.tf")
     for block in tf.get("resource", []):
         for body in block.get("kubernetes_secret_v1", {}).values():
-            if "postgres-secret" in json.dumps(body["metadata"]):
+            if f'"{name}"' in json.dumps(body["metadata"]):
                 return set(json.loads(json.dumps(body["data"])).keys())
-    raise AssertionError("terraform creates no postgres-secret")
+    raise AssertionError(f"terraform creates no {name}")
 
 
 def secret_keys_read(docs):
@@ -202,8 +202,9 @@ def test_secret_keys_match_what_the_deployments_read(combo, rendered):
             have = provided[name]
         else:
             # Made outside the overlay: by Terraform (production).
-            assert name == "postgres-secret" and combo[0] == "production", name
-            have = terraform_secret_keys()
+            assert name in ("postgres-secret", "console-session"), name
+            assert combo[0] == "production", name
+            have = terraform_secret_keys(name)
         assert keys == have, f"{name}: read {sorted(keys)}, provided {sorted(have)}"
     if combo[0] == "production":
         assert not any(d["kind"] == "Secret" for d in docs), "production renders a Secret"
@@ -230,8 +231,15 @@ def test_the_seed_s_database_and_replicas(combo, rendered):
         assert ("HorizontalPodAutoscaler", name) in docs
     for name in ("auth", "console", "ocr", "llm", "gateway", "postgres"):
         assert ("ServiceAccount", name) in docs
-    # The console's sessions are in memory: one replica.
-    assert docs[("Deployment", "console")]["spec"]["replicas"] == 1
+    # The console's sessions are in memory: one replica; it holds no
+    # database credentials.
+    console = docs[("Deployment", "console")]["spec"]
+    assert console["replicas"] == 1
+    container = console["template"]["spec"]["containers"][0]
+    assert container["args"][-1] == "web"
+    assert "postgres" not in str(console)
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env == {"SCRIPTORIUM_WEB__SESSION_KEY_FILE": "/run/secrets/console/session-key"}
     assert ("NetworkPolicy", "default-deny") in docs
     if combo[0] == "minikube":
         gateway = docs[("Service", "gateway")]["spec"]

@@ -2,6 +2,7 @@
 
 use kit::problem::FieldError;
 use kit::token::{Credential, Principal, TokenVerifier, API_KEY_PREFIX};
+use wire::auth::Introspection;
 
 use crate::error::AuthError;
 use crate::service::{Auth, Context};
@@ -9,22 +10,6 @@ use crate::store::{ApiKeyRow, AuditEvent};
 use crate::tokens;
 
 pub const NAME_MAX: usize = 64;
-
-/// What introspection says of a token (RFC 7662 field names).
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
-pub struct Introspection {
-    pub active: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_type: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exp: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<String>,
-}
 
 impl Auth {
     /// Create a key; the secret is returned once and only its digest is kept.
@@ -122,7 +107,7 @@ impl Auth {
                         active: true,
                         sub: Some(p.user_id),
                         username: Some(p.username),
-                        token_type: Some("api_key"),
+                        token_type: Some("api_key".into()),
                         key_id,
                         ..Default::default()
                     }
@@ -140,7 +125,7 @@ impl Auth {
                     active: true,
                     sub: Some(p.user_id),
                     username: Some(p.username),
-                    token_type: Some("access_token"),
+                    token_type: Some("access_token".into()),
                     exp,
                     ..Default::default()
                 }

@@ -12,10 +12,13 @@ use kit::client_ip::{ClientIp, TrustedProxies};
 use kit::problem::Json;
 use kit::token::{JwkSet, Principal, TokenVerifier};
 use kit::Problem;
-use serde::{Deserialize, Serialize};
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
+use wire::auth::{
+    ApiKey, CreatedApiKey, Credentials, IntrospectRequest, Introspection, NewApiKey,
+    RefreshRequest, TokenResponse, User,
+};
+use wire::openapi::BearerAuth;
 
-use crate::api_keys::Introspection;
 use crate::error::AuthError;
 use crate::service::{Auth, Context};
 use crate::sessions::Session;
@@ -83,28 +86,7 @@ pub fn introspection_router(state: AuthState) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct UserView {
-    pub id: String,
-    pub username: String,
-    pub created_at: i64,
-}
-
-impl From<UserRow> for UserView {
+impl From<UserRow> for User {
     fn from(u: UserRow) -> Self {
         Self {
             id: u.id,
@@ -114,52 +96,17 @@ impl From<UserRow> for UserView {
     }
 }
 
-/// OAuth 2.0 token response fields.
-#[derive(Serialize, ToSchema)]
-pub struct TokenResponse {
-    pub access_token: String,
-    pub token_type: &'static str,
-    pub expires_in: i64,
-    pub refresh_token: String,
-    pub refresh_expires_in: i64,
-}
-
-impl From<Session> for TokenResponse {
-    fn from(s: Session) -> Self {
-        Self {
-            access_token: s.access_token,
-            token_type: "Bearer",
-            expires_in: s.expires_in,
-            refresh_token: s.refresh_token,
-            refresh_expires_in: s.refresh_expires_in,
-        }
+fn token_response(s: Session) -> TokenResponse {
+    TokenResponse {
+        access_token: s.access_token,
+        token_type: "Bearer".into(),
+        expires_in: s.expires_in,
+        refresh_token: s.refresh_token,
+        refresh_expires_in: s.refresh_expires_in,
     }
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct RefreshRequest {
-    pub refresh_token: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct NewApiKey {
-    pub name: String,
-    /// Unix seconds; absent for a key that does not expire.
-    pub expires_at: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApiKeyView {
-    pub id: String,
-    pub name: String,
-    /// The first characters of the key, to recognise it.
-    pub prefix: String,
-    pub created_at: i64,
-    pub expires_at: Option<i64>,
-    pub revoked_at: Option<i64>,
-}
-
-impl From<ApiKeyRow> for ApiKeyView {
+impl From<ApiKeyRow> for ApiKey {
     fn from(k: ApiKeyRow) -> Self {
         Self {
             id: k.id,
@@ -172,21 +119,8 @@ impl From<ApiKeyRow> for ApiKeyView {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub key: ApiKeyView,
-    /// The key itself. Shown once: only its digest is stored.
-    pub secret: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-pub struct IntrospectRequest {
-    pub token: String,
-}
-
 #[utoipa::path(post, path = "/auth/register", request_body = Credentials, tag = "auth",
-    responses((status = 201, body = UserView), (status = 409, description = "username taken"),
+    responses((status = 201, body = User), (status = 409, description = "username taken"),
               (status = 422, description = "invalid username or password"),
               (status = 429, description = "too many registrations from this address")))]
 async fn register(
@@ -198,7 +132,7 @@ async fn register(
         .auth
         .register(&ctx, &body.username, &body.password)
         .await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(user))))
+    Ok((StatusCode::CREATED, Json(User::from(user))))
 }
 
 #[utoipa::path(post, path = "/auth/login", request_body = Credentials, tag = "auth",
@@ -210,7 +144,7 @@ async fn login(
     Json(body): Json<Credentials>,
 ) -> Result<impl IntoResponse, AuthError> {
     let session = s.auth.login(&ctx, &body.username, &body.password).await?;
-    Ok(no_store(Json(TokenResponse::from(session))))
+    Ok(no_store(Json(token_response(session))))
 }
 
 #[utoipa::path(post, path = "/auth/refresh", request_body = RefreshRequest, tag = "auth",
@@ -221,7 +155,7 @@ async fn refresh(
     Json(body): Json<RefreshRequest>,
 ) -> Result<impl IntoResponse, AuthError> {
     let session = s.auth.refresh(&ctx, &body.refresh_token).await?;
-    Ok(no_store(Json(TokenResponse::from(session))))
+    Ok(no_store(Json(token_response(session))))
 }
 
 #[utoipa::path(post, path = "/auth/logout", request_body = RefreshRequest, tag = "auth",
@@ -236,8 +170,8 @@ async fn logout(
 }
 
 #[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = UserView), (status = 401, description = "no valid token")))]
-async fn me(State(s): State<AuthState>, principal: Principal) -> Result<Json<UserView>, AuthError> {
+    responses((status = 200, body = User), (status = 401, description = "no valid token")))]
+async fn me(State(s): State<AuthState>, principal: Principal) -> Result<Json<User>, AuthError> {
     let user = s.auth.user(&principal.user_id).await.map_err(|e| match e {
         AuthError::NotFound | AuthError::Disabled => AuthError::InvalidCredentials,
         other => other,
@@ -265,11 +199,11 @@ async fn create_api_key(
 }
 
 #[utoipa::path(get, path = "/auth/api-keys", tag = "api-keys", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ApiKeyView>)))]
+    responses((status = 200, body = Vec<ApiKey>)))]
 async fn list_api_keys(
     State(s): State<AuthState>,
     principal: Principal,
-) -> Result<Json<Vec<ApiKeyView>>, AuthError> {
+) -> Result<Json<Vec<ApiKey>>, AuthError> {
     let keys = s.auth.api_keys(&principal).await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
@@ -313,29 +247,11 @@ fn no_store<T: IntoResponse>(body: T) -> impl IntoResponse {
 #[openapi(
     paths(register, login, refresh, logout, me, create_api_key, list_api_keys, revoke_api_key,
           introspect, jwks),
-    components(schemas(Credentials, UserView, TokenResponse, RefreshRequest, NewApiKey,
-                        ApiKeyView, CreatedApiKey, IntrospectRequest, Introspection)),
+    components(schemas(Credentials, User, TokenResponse, RefreshRequest, NewApiKey,
+                        ApiKey, CreatedApiKey, IntrospectRequest, Introspection)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Accounts, sessions and signing keys"),
          (name = "api-keys", description = "Keys for programs"),
          (name = "internal", description = "For services in other processes: served only where one runs apart (not with `--target all`), never routed by the gateway")),
 )]
 pub struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT or sk- API key")
-                    .build(),
-            ),
-        );
-    }
-}

@@ -4,21 +4,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// One invalid field of a request body.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use wire::problem::FieldError;
 
 /// A problem document. `kind` is the stable machine-readable error kind; the
 /// `type` URI is derived from it.
@@ -33,20 +19,6 @@ pub struct Problem {
     pub www_authenticate: bool,
     /// The limit a 413 or 429 was about (an RFC 9457 extension member).
     pub limit: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "type")]
-    type_uri: String,
-    title: &'a str,
-    status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    detail: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
-    errors: &'a [FieldError],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    limit: Option<u64>,
 }
 
 impl Problem {
@@ -120,21 +92,25 @@ impl Problem {
     }
 
     pub fn type_uri(&self) -> String {
-        format!("https://scriptorium.dev/problems/{}", self.kind)
+        format!("{}{}", wire::problem::TYPE_BASE, self.kind)
+    }
+
+    /// The document as sent.
+    pub fn document(&self) -> wire::ProblemDocument {
+        wire::ProblemDocument {
+            type_uri: self.type_uri(),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+            limit: self.limit,
+        }
     }
 }
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = Body {
-            type_uri: self.type_uri(),
-            title: self.title,
-            status: self.status.as_u16(),
-            detail: self.detail.as_deref(),
-            errors: &self.errors,
-            limit: self.limit,
-        };
-        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let json = serde_json::to_vec(&self.document()).unwrap_or_default();
         let mut response = (self.status, json).into_response();
         let headers = response.headers_mut();
         headers.insert(

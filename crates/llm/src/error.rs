@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use kit::token::VerifyError;
-use serde_json::json;
+use wire::llm::{ApiError, ErrorBody};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
@@ -84,7 +84,7 @@ impl LlmError {
     }
 
     /// The error object, as sent in a body or in a stream's `error` event.
-    pub fn body(&self) -> serde_json::Value {
+    pub fn body(&self) -> ErrorBody {
         let (kind, code) = self.kind();
         let param = match self {
             Self::InvalidRequest { param, .. } => *param,
@@ -100,11 +100,19 @@ impl LlmError {
             }
             other => other.to_string(),
         };
-        let mut error = json!({ "message": message, "type": kind, "param": param, "code": code });
-        if let Self::PerUserLimit(limit) = self {
-            error["limit"] = json!(limit);
+        let limit = match self {
+            Self::PerUserLimit(limit) => Some(*limit as u64),
+            _ => None,
+        };
+        ErrorBody {
+            error: ApiError {
+                message,
+                kind: kind.into(),
+                param: param.map(Into::into),
+                code: code.map(Into::into),
+                limit,
+            },
         }
-        json!({ "error": error })
     }
 }
 

@@ -2,7 +2,6 @@
 //! streamed or whole, models, tokenize) served by llama.cpp on CPU with
 //! continuous batching, or forwarded to an upstream OpenAI-compatible server.
 
-pub mod api;
 pub mod auth;
 pub mod config;
 pub mod engine;
@@ -15,5 +14,5 @@ pub mod template;
 pub mod upstream;
 
 pub use config::LlmConfig;
-pub use routes::{router, LlmState};
+pub use routes::{router, ApiDoc, LlmState};
 pub use service::Llm;

@@ -1,12 +1,12 @@
 //! Checking a request's fields and turning them into engine settings.
 
-use crate::api::{ChatMessage, Content, ResponseFormat, Sampling};
 use crate::config::SchemaLimits;
 use crate::engine::sampling::seed_from;
 use crate::engine::SamplingParams;
 use crate::error::LlmError;
 use crate::grammar::JsonSchema;
 use crate::template::TemplateMessage;
+use wire::llm::{ChatMessage, Content, ResponseFormat, Sampling};
 
 /// OpenAI allows at most four stop strings.
 const MAX_STOPS: usize = 4;

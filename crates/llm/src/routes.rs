@@ -18,14 +18,15 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use wire::openapi::BearerAuth;
 
-use crate::api::*;
 use crate::auth::Caller;
 use crate::engine::{Event, Finish, Generation};
 use crate::error::LlmError;
 use crate::grammar::Grammar;
 use crate::request::{template_messages, Settings};
 use crate::service::{Backend, Llm};
+use wire::llm::*;
 
 #[derive(Clone)]
 pub struct LlmState {
@@ -64,6 +65,8 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+#[utoipa::path(get, path = "/v1/models", tag = "llm", security(("bearer" = [])),
+    responses((status = 200, body = ModelList), (status = 401, body = ErrorBody)))]
 async fn models(State(st): State<LlmState>, _caller: Caller) -> Result<Response, LlmError> {
     if let Backend::Upstream(up) = &st.llm.backend {
         return up.get("models").await;
@@ -81,6 +84,16 @@ async fn models(State(st): State<LlmState>, _caller: Caller) -> Result<Response,
     .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/chat/completions", tag = "llm", security(("bearer" = [])),
+    request_body = ChatRequest,
+    responses(
+        (status = 200, body = ChatResponse, description = "the answer; with `stream: true`, \
+         `text/event-stream` of `ChatChunk` data (an `ErrorBody` if the generation fails midway), \
+         then `[DONE]`"),
+        (status = 400, body = ErrorBody, description = "invalid request, or the prompt is longer than the context"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody, description = "no such model"),
+        (status = 429, body = ErrorBody, description = "the queue is full, or the caller's per-user limit; see Retry-After"),
+        (status = 503, body = ErrorBody, description = "the model is loading or unavailable")))]
 #[tracing::instrument(name = "chat_completion", skip_all, fields(user = %caller.0.username))]
 async fn chat(
     State(st): State<LlmState>,
@@ -120,7 +133,7 @@ async fn chat(
             move |delta: Delta, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
                 to_json(&ChatChunk {
                     id: id.clone(),
-                    object: "chat.completion.chunk",
+                    object: "chat.completion.chunk".into(),
                     created,
                     model: model_id.clone(),
                     choices: if empty {
@@ -129,7 +142,7 @@ async fn chat(
                         vec![ChatChunkChoice {
                             index: 0,
                             delta,
-                            finish_reason: finish.map(Finish::as_str),
+                            finish_reason: finish.map(Finish::reason),
                             logprobs: None,
                         }]
                     },
@@ -138,7 +151,7 @@ async fn chat(
             };
         let first = chunk(
             Delta {
-                role: Some("assistant"),
+                role: Some("assistant".into()),
                 content: Some(String::new()),
             },
             None,
@@ -170,16 +183,16 @@ async fn chat(
     let (text, finish, usage) = collect(rx).await?;
     Ok(Json(ChatResponse {
         id,
-        object: "chat.completion",
+        object: "chat.completion".into(),
         created,
         model: model_id,
         choices: vec![ChatChoice {
             index: 0,
             message: AssistantMessage {
-                role: "assistant",
+                role: "assistant".into(),
                 content: text,
             },
-            finish_reason: finish.as_str(),
+            finish_reason: finish.reason(),
             logprobs: None,
         }],
         usage,
@@ -187,6 +200,13 @@ async fn chat(
     .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/completions", tag = "llm", security(("bearer" = [])),
+    request_body = CompletionRequest,
+    responses(
+        (status = 200, body = CompletionResponse, description = "the completion; with `stream: true`, \
+         `text/event-stream` of `CompletionResponse` chunks, then `[DONE]`"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 #[tracing::instrument(name = "completion", skip_all, fields(user = %caller.0.username))]
 async fn completions(
     State(st): State<LlmState>,
@@ -221,7 +241,7 @@ async fn completions(
     let chunk = move |text: String, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
         CompletionResponse {
             id: id.clone(),
-            object: "text_completion",
+            object: "text_completion".into(),
             created,
             model: model_id.clone(),
             choices: if empty {
@@ -230,7 +250,7 @@ async fn completions(
                 vec![CompletionChoice {
                     index: 0,
                     text,
-                    finish_reason: finish.map(Finish::as_str),
+                    finish_reason: finish.map(Finish::reason),
                     logprobs: None,
                 }]
             },
@@ -256,6 +276,9 @@ async fn completions(
     Ok(Json(chunk(text, Some(finish), Some(usage), false)).into_response())
 }
 
+#[utoipa::path(post, path = "/v1/tokenize", tag = "llm", security(("bearer" = [])),
+    request_body = TokenizeRequest,
+    responses((status = 200, body = TokenizeResponse), (status = 401, body = ErrorBody)))]
 async fn tokenize(
     State(st): State<LlmState>,
     _caller: Caller,
@@ -273,6 +296,11 @@ async fn tokenize(
     .into_response())
 }
 
+#[utoipa::path(post, path = "/v1/detokenize", tag = "llm", security(("bearer" = [])),
+    request_body = DetokenizeRequest,
+    responses((status = 200, body = DetokenizeResponse),
+              (status = 400, body = ErrorBody, description = "a token outside the vocabulary"),
+              (status = 401, body = ErrorBody)))]
 async fn detokenize(
     State(st): State<LlmState>,
     _caller: Caller,
@@ -349,3 +377,14 @@ fn payloads(
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> + Send + 'static {
     s.map(|p| Ok(SseEvent::default().data(p)))
 }
+
+/// The OpenAI-compatible API's document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(models, chat, completions, tokenize, detokenize),
+    // The events of a stream, which no response body names.
+    components(schemas(ChatChunk)),
+    modifiers(&BearerAuth),
+    tags((name = "llm", description = "OpenAI-compatible chat and text completions, streamed or whole")),
+)]
+pub struct ApiDoc;

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use kit::token::{Principal, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
+use wire::openapi::BearerAuth;
 
 use crate::decode::{DecodeError, Format};
 use crate::error::OcrError;
@@ -336,6 +337,7 @@ async fn job_result(
     paths(recognize, languages, create_job, get_job, job_result),
     components(schemas(Document, Languages, JobView, JobStatus, JobError, crate::service::PageResult, crate::tsv::Block,
                        crate::tsv::Line, crate::tsv::Word)),
+    modifiers(&BearerAuth),
     tags((name = "ocr", description = "Images to text with word boxes and confidences")),
 )]
 pub struct ApiDoc;

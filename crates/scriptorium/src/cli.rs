@@ -47,8 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
-    /// Print the OpenAPI document.
-    Openapi,
+    /// Print the OpenAPI document of the services in `--target`.
+    Openapi {
+        #[arg(long, default_value = "all")]
+        target: Targets,
+    },
     /// GET a health endpoint of the server on this machine (`server.bind`'s
     /// port) and exit 0 when it answers 2xx: a container HEALTHCHECK that
     /// needs no curl in the image.
@@ -156,9 +159,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 bail!("GET {url}: {}", response.status());
             }
         }
-        Command::Openapi => {
+        Command::Openapi { target } => {
             use std::io::Write;
-            let doc = crate::startup::openapi_document(&Targets::all());
+            let doc = crate::startup::openapi_document(&target);
             // A closed pipe (`| head`) ends the output quietly.
             let _ = writeln!(std::io::stdout(), "{}", doc.to_pretty_json()?);
         }

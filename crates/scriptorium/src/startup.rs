@@ -110,32 +110,32 @@ impl Application {
         }
 
         if targets.contains(Service::Web) {
-            // The console signs users in through the auth service; for now
-            // it runs in the same process as auth.
-            let auth = auth_service
-                .clone()
-                .context("the web target runs with the auth target in one process")?;
-            // The console calls the OCR and LLM APIs like any client: on
-            // this process's own listener when one of them runs here, else
-            // at `web.api_url` (a gateway).
-            let api = config.web.api_url.clone().or_else(|| {
-                let mut addr = listener.local_addr().ok()?;
-                if addr.ip().is_unspecified() {
-                    addr.set_ip(match addr {
-                        std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                        std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-                    });
-                }
-                (targets.contains(Service::Llm) || targets.contains(Service::Ocr))
-                    .then(|| format!("http://{addr}"))
-            });
+            // The console is a client of the APIs like any other: over HTTP
+            // at `web.api_url` (a gateway), or through the router of the
+            // services of this process, without a socket.
+            let apis = [Service::Auth, Service::Llm, Service::Ocr];
+            let client = match &config.web.api_url {
+                Some(url) => client::Client::http(url, api_client()?),
+                // The same middleware as a request from outside: request
+                // id, spans, metrics, limits.
+                None if apis.iter().any(|s| targets.contains(*s)) => client::Client::in_process(
+                    kit::server::with_middleware(router.clone(), &config.server),
+                ),
+                None => anyhow::bail!(
+                    "the web target alone calls the APIs at web.api_url \
+                     (SCRIPTORIUM_WEB__API_URL): set it"
+                ),
+            };
             let listening = listener.local_addr().context("the listener's address")?;
+            let key = web::session_key(&config.web).context(
+                "the console's session key (web.session_key, SCRIPTORIUM_WEB__SESSION_KEY_FILE)",
+            )?;
             router = router.merge(web::router(web::WebState::new(
-                auth,
+                client,
                 verifier.clone(),
+                &key,
                 &config.web,
                 proxies.clone(),
-                api,
                 listening,
             )));
         }
@@ -189,7 +189,19 @@ pub fn openapi_document(targets: &Targets) -> utoipa::openapi::OpenApi {
     if targets.contains(Service::Ocr) {
         doc.merge(ocr::ApiDoc::openapi());
     }
+    if targets.contains(Service::Llm) {
+        doc.merge(llm::ApiDoc::openapi());
+    }
     doc
+}
+
+/// The HTTP client the console calls the APIs with.
+fn api_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .context("building the console's HTTP client")
 }
 
 /// A verifier for services running apart from the auth service.

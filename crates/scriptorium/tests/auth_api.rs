@@ -134,7 +134,7 @@ async fn lockout_429_then_recovery(db: Db) {
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(app.login("dave", PASSWORD).await.status(), StatusCode::OK);
-    let events = app.auth.store().audit_events(100).await.unwrap();
+    let events = app.auth().store().audit_events(100).await.unwrap();
     assert!(events.iter().any(|e| e.event == "lockout"));
     app.stop().await;
 }
@@ -208,7 +208,7 @@ async fn refresh_rotates_and_reuse_revokes_the_family(db: Db) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let events = app.auth.store().audit_events(100).await.unwrap();
+    let events = app.auth().store().audit_events(100).await.unwrap();
     assert!(events.iter().any(|e| e.event == "refresh_reuse"));
     app.stop().await;
 }
@@ -254,7 +254,7 @@ async fn logout_revokes_the_family(db: Db) {
         .post("/auth/logout", json!({ "refresh_token": "rt_unknown" }))
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
-    let events = app.auth.store().audit_events(100).await.unwrap();
+    let events = app.auth().store().audit_events(100).await.unwrap();
     assert!(events.iter().any(|e| e.event == "logout"));
     app.stop().await;
 }
@@ -283,7 +283,7 @@ async fn password_hash_is_argon2id_with_owasp_parameters(db: Db) {
     app.register("ivy", PASSWORD).await;
     let row = sqlx::query("SELECT password_hash FROM users WHERE username_key = $1")
         .bind("ivy")
-        .fetch_one(app.auth.store().pool())
+        .fetch_one(app.auth().store().pool())
         .await
         .unwrap();
     let hash: String = row.get(0);
@@ -406,7 +406,7 @@ async fn audit_log_never_holds_secrets(db: Db) {
         json!({ "refresh_token": t["refresh_token"] }),
     )
     .await;
-    let events = app.auth.store().audit_events(100).await.unwrap();
+    let events = app.auth().store().audit_events(100).await.unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     for wanted in ["register", "login_success", "login_failure", "logout"] {
         assert!(kinds.contains(&wanted), "{wanted} in {kinds:?}");
@@ -612,7 +612,7 @@ async fn older_accounts_get_their_skeleton_at_start_up(db: Db) {
         "INSERT INTO users (id, username, username_key, password_hash, created_at) \
          VALUES ('legacy', 'zo\u{EB}', 'zo\u{EB}', 'x', 0)",
     )
-    .execute(app.auth.store().pool())
+    .execute(app.auth().store().pool())
     .await
     .unwrap();
     auth::Auth::open(common::test_config(&db.url).auth, 1)

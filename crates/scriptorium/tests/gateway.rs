@@ -1,7 +1,7 @@
-//! Microservices mode on one machine: auth (with the console), ocr and llm
-//! as three `scriptorium serve --target X` processes behind a real nginx
-//! running `deploy/nginx/gateway.conf.template`; every request of the test
-//! goes through the gateway.
+//! Microservices mode on one machine: auth, the console, ocr and llm as four
+//! `scriptorium serve --target X` processes behind a real nginx running
+//! `deploy/nginx/gateway.conf.template`; every request of the test goes
+//! through the gateway, and the console calls the APIs through it too.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -70,11 +70,10 @@ async fn wait_for(client: &reqwest::Client, url: &str) {
 }
 
 /// A full nginx configuration around the gateway template, in `dir`.
-fn nginx_conf(dir: &Path, port: u16, auth: u16, ocr: u16, llm: u16) -> String {
+fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm]: [u16; 4]) -> String {
     let gateway = TEMPLATE
         .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))
-        // The auth process runs the console too.
-        .replace("${CONSOLE_UPSTREAM}", &format!("127.0.0.1:{auth}"))
+        .replace("${CONSOLE_UPSTREAM}", &format!("127.0.0.1:{console}"))
         .replace("${OCR_UPSTREAM}", &format!("127.0.0.1:{ocr}"))
         .replace("${LLM_UPSTREAM}", &format!("127.0.0.1:{llm}"))
         .replace("${GATEWAY_PORT}", &format!("127.0.0.1:{port}"))
@@ -97,14 +96,29 @@ fn nginx_conf(dir: &Path, port: u16, auth: u16, ocr: u16, llm: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let (auth_port, ocr_port, llm_port, gw_port) =
-        (free_port(), free_port(), free_port(), free_port());
+    let (auth_port, console_port, ocr_port, llm_port, gw_port) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
     let auth_url = format!("http://127.0.0.1:{auth_port}");
+    let gw = format!("http://127.0.0.1:{gw_port}");
     let db = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
-    let _auth = service(
-        "auth,web",
-        auth_port,
-        &[("SCRIPTORIUM_AUTH__DATABASE_URL", db)],
+    let _auth = service("auth", auth_port, &[("SCRIPTORIUM_AUTH__DATABASE_URL", db)]);
+    // The console alone: no database, the APIs through the gateway.
+    let _console = service(
+        "web",
+        console_port,
+        &[
+            ("SCRIPTORIUM_WEB__API_URL", gw.clone()),
+            ("SCRIPTORIUM_TOKENS__AUTH_URL", auth_url.clone()),
+            (
+                "SCRIPTORIUM_WEB__SESSION_KEY",
+                format!("{:032x}", rand::random::<u128>()),
+            ),
+        ],
     );
     let remote = [("SCRIPTORIUM_TOKENS__AUTH_URL", auth_url.clone())];
     let _ocr = service("ocr", ocr_port, &remote);
@@ -113,7 +127,8 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     llm_env.push(("SCRIPTORIUM_LLM__CONTEXT_PER_SLOT", "1024".to_string()));
     let _llm = service("llm", llm_port, &llm_env);
 
-    let conf = nginx_conf(dir.path(), gw_port, auth_port, ocr_port, llm_port);
+    let ports = [auth_port, console_port, ocr_port, llm_port];
+    let conf = nginx_conf(dir.path(), gw_port, ports);
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
     let nginx = Command::new("nginx")
         .arg("-p")
@@ -129,10 +144,9 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
-    for port in [auth_port, ocr_port, llm_port] {
+    for port in ports {
         wait_for(&client, &format!("http://127.0.0.1:{port}/readyz")).await;
     }
-    let gw = format!("http://127.0.0.1:{gw_port}");
     wait_for(&client, &format!("{gw}/.well-known/jwks.json")).await;
 
     // Register and sign in through the gateway, with our own request id.
@@ -232,10 +246,32 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
-    // The console is served through the gateway as well.
-    let r = client.get(format!("{gw}/login")).send().await.unwrap();
+    // The console is served through the gateway as well, and signs in
+    // through it.
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = browser.get(format!("{gw}/login")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("name=\"csrf\""));
+    let html = r.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
+    let csrf = html[at..].split('"').next().unwrap().to_owned();
+    let r = browser
+        .post(format!("{gw}/login"))
+        .form(&[
+            ("username", "hypatia"),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+            ("next", "/home"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/home");
+    let r = browser.get(format!("{gw}/home")).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("Hello, hypatia!"));
 
     // JSON access logs carry the request id.
     drop(nginx);

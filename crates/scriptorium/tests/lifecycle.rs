@@ -101,7 +101,7 @@ async fn rotation_keeps_old_tokens_valid(db: Db) {
     let old = t1["access_token"].as_str().unwrap().to_owned();
 
     // A key that activates later is published at once but does not sign yet.
-    let later = app.auth.rotate_keys(Some(3600)).await.unwrap();
+    let later = app.auth().rotate_keys(Some(3600)).await.unwrap();
     assert!(published_kids(&app).await.contains(&later));
     let t: Value = app
         .login("pete", common::PASSWORD)
@@ -144,7 +144,7 @@ async fn rotation_keeps_old_tokens_valid(db: Db) {
         app.get_auth("/auth/me", &new).await.status(),
         StatusCode::OK
     );
-    let events = app.auth.store().audit_events(100).await.unwrap();
+    let events = app.auth().store().audit_events(100).await.unwrap();
     assert!(events.iter().filter(|e| e.event == "key_rotation").count() == 2);
     app.stop().await;
 }
@@ -157,7 +157,7 @@ async fn the_cli_prints_the_same_openapi_document_as_the_server() {
     let app = TestApp::spawn(&db).await;
     let served: Value = app.get_json("/openapi.json").await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
-        .arg("openapi")
+        .args(["openapi", "--target", "auth,ocr,web"])
         .env("SCRIPTORIUM_AUTH__DATABASE_URL", &db.url)
         .output()
         .await
@@ -167,6 +167,21 @@ async fn the_cli_prints_the_same_openapi_document_as_the_server() {
     assert_eq!(printed, served);
     for path in ["/auth/login", "/v1/ocr", "/v1/ocr/jobs/{id}"] {
         assert!(printed["paths"][path].is_object(), "{path}");
+    }
+    // Every target's routes, the LLM's included, by default.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
+        .arg("openapi")
+        .output()
+        .await
+        .unwrap();
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for path in [
+        "/auth/login",
+        "/v1/ocr",
+        "/v1/chat/completions",
+        "/v1/models",
+    ] {
+        assert!(all["paths"][path].is_object(), "{path}");
     }
     app.stop().await;
 }

@@ -887,3 +887,50 @@ async fn the_upstream_backend_round_trips_through_a_second_instance() {
         .unwrap();
     assert_eq!(models["data"][0]["id"], upstream.model_id.as_str());
 }
+
+#[tokio::test]
+async fn the_llm_target_documents_every_route_it_serves() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = common::test_config(&db.url);
+    config.llm.model = "/nonexistent/model.gguf".into();
+    config.tokens.auth_url = Some("http://127.0.0.1:9".into());
+    let app = TestApp::start_targets(config, &"llm".parse().unwrap()).await;
+    let doc: Value = app.get_json("/openapi.json").await;
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut operations = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            operations.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    operations.sort();
+    assert_eq!(
+        operations,
+        [
+            "GET /v1/models",
+            "POST /v1/chat/completions",
+            "POST /v1/completions",
+            "POST /v1/detokenize",
+            "POST /v1/tokenize",
+        ]
+    );
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["ChatChunk"].is_object());
+    // Every documented operation is routed: without a key, 401, never 404
+    // or 405.
+    for op in &operations {
+        let (method, path) = op.split_once(' ').unwrap();
+        let r = app
+            .client
+            .request(method.parse().unwrap(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{op}");
+    }
+    app.stop().await;
+}

@@ -400,6 +400,11 @@ async fn the_api_examples_ignore_the_host_header() {
 
 async fn signed_in(app: &TestApp, name: &str, next: &str) -> Client {
     app.register(name, PASSWORD).await;
+    logged_in(app, name, next).await
+}
+
+/// A browser signed in on the console `app` as `name`, an existing user.
+async fn logged_in(app: &TestApp, name: &str, next: &str) -> Client {
     let c = browser();
     let (_, html) = page(&c, app, "/login").await;
     let r = post(
@@ -758,4 +763,121 @@ async fn ask_about_a_document_and_stream_the_answers() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
 
     app.stop().await;
+}
+
+/// A console on its own (`--target web`), calling the APIs of `apis` over
+/// HTTP, with the session key `key`.
+async fn console_for(apis: &TestApp, db: &TestDb, key: &str) -> TestApp {
+    let mut config = common::test_config(&db.url);
+    config.web.api_url = Some(apis.addr.clone());
+    config.tokens.auth_url = Some(apis.addr.clone());
+    config.web.session_key = Some(key.to_owned());
+    // A gateway in front of the console sets X-Forwarded-For.
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    TestApp::start_targets(config, &"web".parse().unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_holds_on_every_console_replica_and_across_a_restart() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let apis = TestApp::spawn_with(&db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let key = "a-console-key-shared-by-its-replicas";
+    let one = console_for(&apis, &db, key).await;
+    let two = console_for(&apis, &db, key).await;
+
+    // Signed in on one replica, the user is signed in on the other; the
+    // pages alternate between them.
+    apis.register("ada", PASSWORD).await;
+    let c = logged_in(&one, "ada", "/home").await;
+    for app in [&two, &one, &two] {
+        let (status, html) = page(&c, app, "/home").await;
+        assert_eq!(status, StatusCode::OK, "{}", app.addr);
+        assert!(html.contains("Hello, ada!"));
+    }
+    // A form of one replica posts to the other: an API key, made over HTTP.
+    let (status, html) = page(&c, &one, "/settings").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let r = post(
+        &c,
+        &two,
+        "/settings/keys",
+        &[("name", "ci"), ("days", ""), ("csrf", &csrf(&html))],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    assert!(r.text().await.unwrap().contains("sk-"));
+
+    // A restart signs nobody out.
+    one.stop().await;
+    let one = console_for(&apis, &db, key).await;
+    let (status, html) = page(&c, &one, "/home").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Hello, ada!"));
+
+    // A console with another key opens none of these sessions.
+    let other = console_for(&apis, &db, "another-key-of-at-least-32-bytes!").await;
+    let r = c.get(other.url("/home")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?next=%2Fhome");
+
+    // Signing out on one replica ends the session on all of them: the
+    // refresh tokens are revoked and the cookie is cleared.
+    let (status, html) = page(&c, &two, "/home").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let r = post(&c, &two, "/logout", &[("csrf", &csrf(&html))]).await;
+    assert_eq!(r.headers()["location"], "/login");
+    let r = c.get(one.url("/home")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?next=%2Fhome");
+
+    for app in [one, two, other, apis] {
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_sees_the_visitor_behind_a_console_of_its_own() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let apis = TestApp::spawn_with(&db, |c| {
+        c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let console = console_for(&apis, &db, "a-console-key-shared-by-its-replicas").await;
+    apis.register("grace", PASSWORD).await;
+
+    let c = browser();
+    let visitor = "203.0.113.7";
+    let r = c
+        .get(console.url("/login"))
+        .header("x-forwarded-for", visitor)
+        .send()
+        .await
+        .unwrap();
+    let token = csrf(&r.text().await.unwrap());
+    let r = c
+        .post(console.url("/login"))
+        .header("x-forwarded-for", visitor)
+        .header("x-request-id", "console-login-1")
+        .form(&[
+            ("username", "grace"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("next", "/home"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["location"], "/home");
+
+    let events = apis.auth().store().audit_events(10).await.unwrap();
+    let login = events
+        .iter()
+        .find(|e| e.event == "login_success")
+        .expect("a login in the audit log");
+    assert_eq!(login.ip.as_deref(), Some(visitor), "{login:?}");
+    assert_eq!(login.request_id.as_deref(), Some("console-login-1"));
+
+    console.stop().await;
+    apis.stop().await;
 }

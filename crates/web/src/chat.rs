@@ -1,17 +1,21 @@
 //! `/chat`: a conversation with the language model. The console calls the
 //! OpenAI-compatible API with the signed-in user's own access token, as any
-//! client would; the conversation lives in the session (last turns only).
+//! client would; the conversation's last turns are kept per user (see
+//! `conversation`).
 
-use axum::extract::{Form, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use client::llm::ChatStream;
+use client::{Caller, ClientError};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::llm::{ChatMessage, ChatRequest, Sampling};
 
+use crate::conversation::ChatTurn;
+use crate::extract::{Checked, CsrfToken, Member, Visitor};
 use crate::i18n::{self, Lang};
-use crate::pages::{checked, redirect, refused, render, visitor, CsrfForm, Visitor};
-use crate::session::{ChatTurn, Session};
-use crate::settings::credentials;
+use crate::pages::{redirect, render, CsrfForm};
 use crate::WebState;
 
 /// Longest message accepted from the form, in characters.
@@ -31,15 +35,9 @@ fn show(
     (status, render(state, v, "chat.html", "/chat", ctx)).into_response()
 }
 
-pub(crate) async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let v = visitor(&state, &headers);
-    match v.session.as_ref() {
-        Some(s) if s.user.is_some() => {
-            let turns = s.chat.clone();
-            show(&state, &v, StatusCode::OK, &turns, json!({}))
-        }
-        _ => redirect("/login?next=%2Fchat"),
-    }
+pub(crate) async fn page(State(state): State<WebState>, m: Member) -> Response {
+    let turns = state.conversations.get(&m.user.user_id);
+    show(&state, &m.v, StatusCode::OK, &turns, json!({}))
 }
 
 #[derive(Deserialize)]
@@ -48,6 +46,12 @@ pub(crate) struct Message {
     message: String,
     #[serde(default)]
     pub(crate) csrf: String,
+}
+
+impl CsrfToken for Message {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 impl Message {
@@ -88,139 +92,107 @@ impl Failure {
     }
 }
 
-/// POST a chat completion for the conversation plus `message` with the
-/// user's token; a refusal is turned into the page's reason.
-pub(crate) async fn complete(
-    state: &WebState,
-    lang: Lang,
-    token: &str,
-    history: &[ChatTurn],
-    message: &str,
-    stream: bool,
-) -> Result<reqwest::Response, Failure> {
-    let api = state.api.as_deref().ok_or(Failure::Unavailable)?;
-    let mut messages = vec![json!({ "role": "system", "content": i18n::t(lang, "chat.system") })];
+/// The chat completion request for the conversation plus `message`.
+fn request(state: &WebState, lang: Lang, history: &[ChatTurn], message: &str) -> ChatRequest {
+    let mut messages = vec![ChatMessage::new("system", i18n::t(lang, "chat.system"))];
     messages.extend(
         history
             .iter()
-            .map(|t| json!({ "role": t.role, "content": t.content })),
+            .map(|t| ChatMessage::new(t.role, t.content.clone())),
     );
-    messages.push(json!({ "role": "user", "content": message }));
-    let body = json!({
-        "messages": messages,
-        "max_tokens": state.chat_max_tokens,
-        "temperature": 0.3,
-        "stream": stream,
-    });
-    let r = state
-        .http
-        .post(format!("{api}/v1/chat/completions"))
-        .headers(kit::telemetry::trace_headers())
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the console could not reach the LLM API");
-            Failure::Unavailable
-        })?;
-    let status = r.status();
-    if status == StatusCode::OK {
-        return Ok(r);
+    messages.push(ChatMessage::new("user", message));
+    ChatRequest {
+        model: None,
+        messages,
+        sampling: Sampling {
+            max_tokens: Some(state.chat_max_tokens),
+            temperature: Some(0.3),
+            ..Sampling::default()
+        },
     }
-    let answer: Value = r.json().await.unwrap_or(Value::Null);
-    match status {
-        StatusCode::TOO_MANY_REQUESTS => Err(Failure::Busy),
-        StatusCode::BAD_REQUEST if answer["error"]["code"] == "context_length_exceeded" => {
-            Err(Failure::TooLong)
-        }
-        other => {
-            tracing::warn!(status = %other, error = %answer["error"], "the LLM API refused the console");
-            Err(Failure::Unavailable)
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        match (e.status(), e.kind()) {
+            (Some(StatusCode::TOO_MANY_REQUESTS), _) => Failure::Busy,
+            (_, Some("context_length_exceeded")) => Failure::TooLong,
+            _ => {
+                tracing::warn!(error = %e, "the LLM API gave the console no answer");
+                Failure::Unavailable
+            }
         }
     }
+}
+
+/// The answer to the conversation plus `message`, as it is written.
+pub(crate) async fn stream(
+    state: &WebState,
+    (caller, lang, token): (&Caller, Lang, &str),
+    history: &[ChatTurn],
+    message: &str,
+) -> Result<ChatStream, Failure> {
+    let request = request(state, lang, history, message);
+    Ok(state
+        .client
+        .llm()
+        .chat_stream(caller, token, &request)
+        .await?)
 }
 
 /// The assistant's whole answer to `message`.
 pub(crate) async fn ask(
     state: &WebState,
-    lang: Lang,
-    token: &str,
+    (caller, lang, token): (&Caller, Lang, &str),
     history: &[ChatTurn],
     message: &str,
 ) -> Result<String, Failure> {
-    let r = complete(state, lang, token, history, message, false).await?;
-    let answer: Value = r.json().await.map_err(|_| Failure::Unavailable)?;
-    answer["choices"][0]["message"]["content"]
-        .as_str()
-        .map(|s| s.trim().to_owned())
+    let request = request(state, lang, history, message);
+    let answer = state.client.llm().chat(caller, token, &request).await?;
+    answer
+        .choices
+        .into_iter()
+        .next()
+        .map(|c| c.message.content.trim().to_owned())
         .ok_or(Failure::Unavailable)
 }
 
 /// The chat page saying why there is no answer, the message kept in the box.
-pub(crate) fn failed(
-    state: &WebState,
-    v: &Visitor,
-    session: &Session,
-    failure: Failure,
-    message: String,
-) -> Response {
-    let extra = json!({ "error": failure.message(v.lang), "message": message });
-    show(state, v, failure.status(), &session.chat, extra)
+pub(crate) fn failed(state: &WebState, m: &Member, failure: Failure, message: String) -> Response {
+    let extra = json!({ "error": failure.message(m.v.lang), "message": message });
+    let turns = state.conversations.get(&m.user.user_id);
+    show(state, &m.v, failure.status(), &turns, extra)
 }
 
 pub(crate) async fn send(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-    Form(form): Form<Message>,
+    m: Member,
+    Checked(form): Checked<Message>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf).cloned() else {
-        return refused(&state, &v, "/chat");
-    };
-    let Some((_, token)) = credentials(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Fchat");
-    };
+    let history = state.conversations.get(&m.user.user_id);
     let message = form.text();
     if message.is_empty() {
-        let extra = json!({ "error": i18n::t(v.lang, "chat.required") });
-        return show(
-            &state,
-            &v,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &session.chat,
-            extra,
-        );
+        let extra = json!({ "error": i18n::t(m.v.lang, "chat.required") });
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return show(&state, &m.v, status, &history, extra);
     }
-    match ask(&state, v.lang, &token, &session.chat, &message).await {
+    match ask(&state, m.who(), &history, &message).await {
         Ok(reply) => {
-            state.sessions.push_exchange(&session.id, message, reply);
-            let turns = current(&state, &session);
-            show(&state, &v, StatusCode::OK, &turns, json!({}))
+            let user = &m.user.user_id;
+            state.conversations.push_exchange(user, message, reply);
+            let turns = state.conversations.get(user);
+            show(&state, &m.v, StatusCode::OK, &turns, json!({}))
         }
         // The message stays in the box, to send again.
-        Err(failure) => failed(&state, &v, &session, failure, message),
+        Err(failure) => failed(&state, &m, failure, message),
     }
-}
-
-fn current(state: &WebState, session: &Session) -> Vec<ChatTurn> {
-    state
-        .sessions
-        .get(&session.id)
-        .map(|s| s.chat)
-        .unwrap_or_default()
 }
 
 pub(crate) async fn clear(
     State(state): State<WebState>,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    m: Member,
+    Checked(_): Checked<CsrfForm>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf) else {
-        return refused(&state, &v, "/chat");
-    };
-    state.sessions.clear_chat(&session.id);
+    state.conversations.clear(&m.user.user_id);
     redirect("/chat")
 }

@@ -129,6 +129,7 @@ const STRINGS: &[(&str, &str, &str)] = &[
     ("chat.too_long", "The conversation no longer fits the model's context: start over.", "La conversation ne tient plus dans le contexte du modèle : recommencez."),
     ("chat.busy", "The assistant is busy; try again in a moment.", "L'assistant est occupé ; réessayez dans un instant."),
     ("chat.unavailable", "The assistant is not available right now.", "L'assistant n'est pas disponible pour le moment."),
+    ("chat.broke_off", "The answer stopped before its end. Send the message again.", "La réponse s'est interrompue avant la fin. Envoyez le message à nouveau."),
     ("chat.stop", "Stop", "Arrêter"),
     ("chat.writing", "The assistant is writing…", "L'assistant écrit…"),
     ("session.expired", "Your session has ended: sign in again.", "Votre session a pris fin : reconnectez-vous."),

@@ -1,11 +1,14 @@
 //! The web console: server-rendered pages (minijinja templates, one CSS
 //! file, one small script for the streamed assistant) for signing up, in
-//! and out, reading documents and talking to the model. Pages call the auth
-//! service with the visitor's own credentials; the console has no privilege
+//! and out, reading documents and talking to the model. The console is a
+//! plain client of the APIs (the `client` crate, in-process or over HTTP):
+//! it calls them with the visitor's own credentials and has no privilege
 //! of its own. Forms carry a per-session CSRF token; cookies are HttpOnly,
 //! SameSite=Lax, and `__Host-` + Secure when served over TLS.
 
 mod chat;
+pub mod conversation;
+mod extract;
 pub mod i18n;
 mod next;
 mod ocr;
@@ -19,25 +22,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::FromRef;
+use base64::Engine;
 use kit::client_ip::TrustedProxies;
 use minijinja::Environment;
 
+use conversation::Conversations;
 pub use pages::router;
-use session::SessionStore;
+use session::Sessions;
 
 #[derive(Clone)]
 pub struct WebState {
-    pub auth: auth::Auth,
-    pub sessions: SessionStore,
+    /// The APIs (auth, OCR, LLM), called with the visitor's own tokens.
+    pub client: client::Client,
+    pub sessions: Sessions,
+    /// The assistant page's conversations (per user, in memory).
+    pub conversations: Conversations,
     templates: Arc<Environment<'static>>,
-    /// Served over TLS (directly or behind a TLS-terminating proxy).
-    pub secure_cookies: bool,
     pub proxies: TrustedProxies,
     /// Checks the session's access token like any API request.
     pub verifier: Arc<kit::token::TokenVerifier>,
-    /// Where the LLM API is, and the client that calls it.
-    pub api: Option<String>,
-    pub http: reqwest::Client,
     pub chat_max_tokens: u32,
     /// Base URL of the API examples (`web.public_url`, no trailing `/`).
     pub public_url: String,
@@ -60,9 +63,15 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
-    /// Base URL of the LLM (and OCR) APIs the console calls with the
-    /// user's own token; unset: this process's own listener, when it runs
-    /// those services.
+    /// The key sessions are sealed with (at least 32 bytes; from a secret
+    /// file: `SCRIPTORIUM_WEB__SESSION_KEY_FILE`). Every replica of the
+    /// console needs the same key. Unset: the key in `session_key_path`,
+    /// made there on first start.
+    pub session_key: Option<String>,
+    pub session_key_path: std::path::PathBuf,
+    /// Base URL of the APIs (auth, OCR, LLM: a gateway) the console calls
+    /// with the user's own token; unset: the services of this process,
+    /// called in-process (then every API target must run here).
     pub api_url: Option<String>,
     /// Longest answer of the assistant page, in tokens.
     pub chat_max_tokens: u32,
@@ -79,6 +88,8 @@ impl Default for WebConfig {
             secure_cookies: false,
             session_idle_secs: 30 * 60,
             session_absolute_secs: 12 * 3600,
+            session_key: None,
+            session_key_path: "data/console-session.key".into(),
             api_url: None,
             chat_max_tokens: 400,
             public_url: None,
@@ -88,11 +99,11 @@ impl Default for WebConfig {
 
 impl WebState {
     pub fn new(
-        auth: auth::Auth,
+        client: client::Client,
         verifier: Arc<kit::token::TokenVerifier>,
+        session_key: &[u8],
         config: &WebConfig,
         proxies: TrustedProxies,
-        api: Option<String>,
         listening: SocketAddr,
     ) -> Self {
         let mut env = Environment::new();
@@ -110,26 +121,63 @@ impl WebState {
                 .expect("the console's templates are valid");
         }
         Self {
-            auth,
-            sessions: SessionStore::new(
+            client,
+            sessions: Sessions::new(
+                session_key,
                 Duration::from_secs(config.session_idle_secs),
                 Duration::from_secs(config.session_absolute_secs),
+                config.secure_cookies,
             ),
+            conversations: Conversations::new(Duration::from_secs(config.session_absolute_secs)),
             templates: Arc::new(env),
-            secure_cookies: config.secure_cookies,
             proxies,
             verifier,
-            api: api.map(|a| a.trim_end_matches('/').to_owned()),
-            http: reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(300))
-                .build()
-                .expect("an HTTP client without custom TLS builds"),
             chat_max_tokens: config.chat_max_tokens,
             public_url: public_url(config, listening),
             sources: ocr::Sources::default(),
         }
     }
+}
+
+/// The master key sessions are sealed with: `web.session_key`, else the
+/// file at `web.session_key_path`, made there (random, owner-only) when
+/// absent.
+pub fn session_key(config: &WebConfig) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind};
+    let short = |from: &str| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!("{from} holds fewer than {} bytes", session::MIN_KEY_BYTES),
+        )
+    };
+    if let Some(key) = &config.session_key {
+        let key = key.trim().as_bytes().to_vec();
+        return (key.len() >= session::MIN_KEY_BYTES)
+            .then_some(key)
+            .ok_or_else(|| short("web.session_key"));
+    }
+    let path = &config.session_key_path;
+    match std::fs::read(path) {
+        Ok(key) => {
+            let key = String::from_utf8_lossy(&key).trim().as_bytes().to_vec();
+            return (key.len() >= session::MIN_KEY_BYTES)
+                .then_some(key)
+                .ok_or_else(|| short(&path.display().to_string()));
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(path)?, key.as_bytes())?;
+    tracing::info!(path = %path.display(), "made the console's session key");
+    Ok(key.into_bytes())
 }
 
 /// `web.public_url`, or the listener's own address (loopback for an
@@ -154,7 +202,28 @@ fn public_url(config: &WebConfig, mut listening: SocketAddr) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{public_url, WebConfig};
+    use super::{public_url, session_key, WebConfig};
+
+    #[test]
+    fn the_session_key_is_made_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = WebConfig {
+            session_key_path: dir.path().join("keys/console.key"),
+            ..WebConfig::default()
+        };
+        let made = session_key(&config).unwrap();
+        assert!(made.len() >= 32);
+        assert_eq!(
+            session_key(&config).unwrap(),
+            made,
+            "read back, not made anew"
+        );
+        let short = WebConfig {
+            session_key: Some("too short".into()),
+            ..WebConfig::default()
+        };
+        assert!(session_key(&short).is_err());
+    }
 
     #[test]
     fn the_public_url_is_the_configured_one() {

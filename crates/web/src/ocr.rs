@@ -8,19 +8,19 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Form, Multipart, Path, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
 };
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use client::Payload;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::extract::{Checked, CsrfToken, Member, Visitor};
 use crate::i18n::{self, Lang};
-use crate::pages::{checked, redirect, refused, render, visitor, Visitor};
-use crate::session::Session;
-use crate::settings::credentials;
+use crate::pages::{redirect, refused, render};
 use crate::WebState;
 
 /// Largest upload the page takes (the OCR service's default limit, plus
@@ -32,6 +32,8 @@ const LANGUAGES: &[&str] = &["fra+eng", "eng", "fra"];
 const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
 /// Characters of a document put into the conversation (about 2,000 tokens).
 const MAX_DOCUMENT_CHARS: usize = 6_000;
+/// The largest answer of the OCR API read (a result of many pages).
+const MAX_ANSWER_BYTES: usize = 256 << 20;
 /// Uploaded images kept for drawing the words over them.
 const MAX_SOURCES: usize = 64;
 const MAX_SOURCE_BYTES: usize = 16 << 20;
@@ -115,16 +117,8 @@ fn show(state: &WebState, v: &Visitor, status: StatusCode, extra: Value) -> Resp
     (status, render(state, v, "ocr.html", "/ocr", ctx)).into_response()
 }
 
-fn signed_in(v: &Visitor) -> Option<&Session> {
-    v.session.as_ref().filter(|s| s.user.is_some())
-}
-
-pub(crate) async fn page(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let v = visitor(&state, &headers);
-    if signed_in(&v).is_none() {
-        return redirect("/login?next=%2Focr");
-    }
-    show(&state, &v, StatusCode::OK, json!({}))
+pub(crate) async fn page(State(state): State<WebState>, m: Member) -> Response {
+    show(&state, &m.v, StatusCode::OK, json!({}))
 }
 
 /// The page's message for an OCR API refusal (problem+json `detail`).
@@ -146,76 +140,66 @@ fn refusal(lang: Lang, status: StatusCode, problem: &Value) -> String {
 
 pub(crate) async fn upload(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    m: Member,
     mut form: Multipart,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let (mut csrf, mut language, mut file, mut name) = (String::new(), None, None, None);
+    let v = &m.v;
+    let (mut csrf, mut language, mut file) = (String::new(), None, None);
     loop {
         match form.next_field().await {
             Ok(Some(field)) => {
                 let field_name = field.name().unwrap_or_default().to_owned();
-                let file_name = field.file_name().map(str::to_owned);
                 let Ok(data) = field.bytes().await else {
-                    return too_large_or_broken(&state, &v);
+                    return too_large_or_broken(&state, v);
                 };
                 match field_name.as_str() {
                     "csrf" => csrf = String::from_utf8_lossy(&data).into_owned(),
                     "languages" => language = Some(String::from_utf8_lossy(&data).into_owned()),
-                    "file" => {
-                        file = Some(data);
-                        name = file_name;
-                    }
+                    "file" => file = Some(data),
                     _ => {}
                 }
             }
             Ok(None) => break,
-            Err(_) => return too_large_or_broken(&state, &v),
+            Err(_) => return too_large_or_broken(&state, v),
         }
     }
-    let Some(session) = checked(&v, &csrf).cloned() else {
-        return refused(&state, &v, "/ocr");
-    };
-    let Some((principal, token)) = credentials(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Focr");
-    };
+    if !v.checks(&csrf) {
+        return refused(&state, v, "/ocr");
+    }
     let language = language
         .filter(|l| LANGUAGES.contains(&l.as_str()))
         .unwrap_or_else(|| LANGUAGES[0].to_owned());
     let Some(file) = file.filter(|f| !f.is_empty()) else {
         let error = i18n::t(v.lang, "ocr.required");
         let extra = json!({ "error": error, "language": language });
-        return show(&state, &v, StatusCode::UNPROCESSABLE_ENTITY, extra);
+        return show(&state, v, StatusCode::UNPROCESSABLE_ENTITY, extra);
     };
-    let Some(api) = state.api.as_deref() else {
-        let extra = json!({ "error": i18n::t(v.lang, "ocr.unavailable") });
-        return show(&state, &v, StatusCode::SERVICE_UNAVAILABLE, extra);
+    let path = format!("/v1/ocr/jobs?languages={}", language.replace('+', "%2B"));
+    let payload = Payload::Raw {
+        content_type: "application/octet-stream".into(),
+        bytes: file.clone(),
     };
-    let part = reqwest::multipart::Part::stream(file.clone())
-        .file_name(name.unwrap_or_else(|| "document".into()));
     let sent = state
-        .http
-        .post(format!("{api}/v1/ocr/jobs"))
-        .headers(kit::telemetry::trace_headers())
-        .query(&[("languages", language.as_str())])
-        .bearer_auth(&token)
-        .multipart(reqwest::multipart::Form::new().part("file", part))
-        .send()
+        .client
+        .send(&m.caller, Method::POST, &path, Some(&m.token), payload)
         .await;
     let response = match sent {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "the console could not reach the OCR API");
             let extra = json!({ "error": i18n::t(v.lang, "ocr.unavailable") });
-            return show(&state, &v, StatusCode::SERVICE_UNAVAILABLE, extra);
+            return show(&state, v, StatusCode::SERVICE_UNAVAILABLE, extra);
         }
     };
     let status = response.status();
-    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let body: Value = axum::body::to_bytes(response.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null);
     match body["id"].as_str() {
         Some(id) if status == StatusCode::ACCEPTED => {
-            state.sources.put(id, &principal.user_id, file);
+            state.sources.put(id, &m.user.user_id, file);
             redirect(&format!("/ocr/{id}"))
         }
         _ => {
@@ -225,7 +209,7 @@ pub(crate) async fn upload(
             } else {
                 StatusCode::SERVICE_UNAVAILABLE
             };
-            show(&state, &v, shown, extra)
+            show(&state, v, shown, extra)
         }
     }
 }
@@ -240,23 +224,38 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
+/// A whole answer of the OCR API.
+struct Answer {
+    status: StatusCode,
+    content_type: Option<String>,
+    body: Bytes,
+}
+
 /// GET an OCR jobs API path with the user's token.
-async fn fetch(state: &WebState, token: &str, path: &str) -> Result<reqwest::Response, StatusCode> {
-    let api = state
-        .api
-        .as_deref()
-        .ok_or(StatusCode::SERVICE_UNAVAILABLE)?;
-    state
-        .http
-        .get(format!("{api}{path}"))
-        .headers(kit::telemetry::trace_headers())
-        .bearer_auth(token)
-        .send()
+async fn fetch(state: &WebState, m: &Member, path: &str) -> Result<Answer, StatusCode> {
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::warn!(error = %e, "the console could not reach the OCR API");
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let res = state
+        .client
+        .send(&m.caller, Method::GET, path, Some(&m.token), Payload::Empty)
         .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "the console could not reach the OCR API");
-            StatusCode::SERVICE_UNAVAILABLE
-        })
+        .map_err(|e| unavailable(&e))?;
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned);
+    let body = axum::body::to_bytes(res.into_body(), MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| unavailable(&e))?;
+    Ok(Answer {
+        status,
+        content_type,
+        body,
+    })
 }
 
 /// One page of a finished job, as the overlay draws it.
@@ -294,38 +293,31 @@ fn page_view(page: &Value, on_image: bool) -> Value {
 
 pub(crate) async fn job(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    m: Member,
     Path(id): Path<String>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = signed_in(&v).cloned() else {
-        return redirect("/login?next=%2Focr");
-    };
-    let Some((principal, token)) = credentials(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Focr");
-    };
+    let v = &m.v;
     let not_found = |state: &WebState, v: &Visitor| {
         let extra = json!({ "error": i18n::t(v.lang, "ocr.not_found") });
         show(state, v, StatusCode::NOT_FOUND, extra)
     };
     if !valid_id(&id) {
-        return not_found(&state, &v);
+        return not_found(&state, v);
     }
-    let response = match fetch(&state, &token, &format!("/v1/ocr/jobs/{id}")).await {
-        Ok(r) if r.status() == StatusCode::OK => r,
-        Ok(r) if r.status() == StatusCode::NOT_FOUND => return not_found(&state, &v),
+    let response = match fetch(&state, &m, &format!("/v1/ocr/jobs/{id}")).await {
+        Ok(r) if r.status == StatusCode::OK => r,
+        Ok(r) if r.status == StatusCode::NOT_FOUND => return not_found(&state, v),
         _ => {
             let extra = json!({ "error": i18n::t(v.lang, "ocr.unavailable") });
-            return show(&state, &v, StatusCode::SERVICE_UNAVAILABLE, extra);
+            return show(&state, v, StatusCode::SERVICE_UNAVAILABLE, extra);
         }
     };
-    let Ok(view) = response.json::<Value>().await else {
+    let Ok(view) = serde_json::from_slice::<Value>(&response.body) else {
         let extra = json!({ "error": i18n::t(v.lang, "ocr.unavailable") });
-        return show(&state, &v, StatusCode::SERVICE_UNAVAILABLE, extra);
+        return show(&state, v, StatusCode::SERVICE_UNAVAILABLE, extra);
     };
     let status = view["status"].as_str().unwrap_or("failed");
-    let single_image = state.sources.get(&id, &principal.user_id).is_some();
+    let single_image = state.sources.get(&id, &m.user.user_id).is_some();
     let pages: Vec<Value> = view["result"]["pages"]
         .as_array()
         .into_iter()
@@ -352,18 +344,15 @@ pub(crate) async fn job(
         },
         "refresh": matches!(status, "queued" | "running"),
     });
-    show(&state, &v, StatusCode::OK, extra)
+    show(&state, v, StatusCode::OK, extra)
 }
 
 pub(crate) async fn source(
     State(state): State<WebState>,
-    headers: HeaderMap,
+    v: Visitor,
     Path(id): Path<String>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let found = signed_in(&v)
-        .and_then(|s| s.user.as_ref())
-        .and_then(|u| state.sources.get(&id, &u.user_id));
+    let found = v.user().and_then(|u| state.sources.get(&id, &u.user_id));
     match found {
         Some((content_type, bytes)) => (
             [
@@ -379,14 +368,9 @@ pub(crate) async fn source(
 
 pub(crate) async fn download(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    m: Member,
     Path((id, format)): Path<(String, String)>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = signed_in(&v).cloned() else {
-        return redirect("/login?next=%2Focr");
-    };
     let extension = match format.as_str() {
         "text" => "txt",
         "hocr" => "hocr.html",
@@ -397,21 +381,13 @@ pub(crate) async fn download(
     if !valid_id(&id) {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let Some((_, token)) = credentials(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Focr");
-    };
     let path = format!("/v1/ocr/jobs/{id}/result?format={format}");
-    match fetch(&state, &token, &path).await {
-        Ok(r) if r.status() == StatusCode::OK => {
+    match fetch(&state, &m, &path).await {
+        Ok(r) if r.status == StatusCode::OK => {
             let content_type = r
-                .headers()
-                .get(CONTENT_TYPE)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("application/octet-stream")
-                .to_owned();
-            let Ok(bytes) = r.bytes().await else {
-                return StatusCode::BAD_GATEWAY.into_response();
-            };
+                .content_type
+                .unwrap_or_else(|| "application/octet-stream".into());
+            let bytes = r.body;
             let disposition = format!("attachment; filename=\"ocr-{id}.{extension}\"");
             // hOCR is XHTML: opened in the browser anyway, it runs nothing
             // and loads nothing (the pages' own policy is kept otherwise).
@@ -425,7 +401,7 @@ pub(crate) async fn download(
             )
                 .into_response()
         }
-        Ok(r) if r.status() == StatusCode::NOT_FOUND => StatusCode::NOT_FOUND.into_response(),
+        Ok(r) if r.status == StatusCode::NOT_FOUND => StatusCode::NOT_FOUND.into_response(),
         _ => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
@@ -438,32 +414,31 @@ pub(crate) struct Question {
     csrf: String,
 }
 
+impl CsrfToken for Question {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Put the document's text into the conversation with a question (a
 /// summary by default), and go to the assistant with its answer.
 pub(crate) async fn ask(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    m: Member,
     Path(id): Path<String>,
-    Form(form): Form<Question>,
+    Checked(form): Checked<Question>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf).cloned() else {
-        return refused(&state, &v, "/ocr");
-    };
-    let Some((_, token)) = credentials(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Focr");
-    };
+    let v = &m.v;
     if !valid_id(&id) {
         let extra = json!({ "error": i18n::t(v.lang, "ocr.not_found") });
-        return show(&state, &v, StatusCode::NOT_FOUND, extra);
+        return show(&state, v, StatusCode::NOT_FOUND, extra);
     }
     let path = format!("/v1/ocr/jobs/{id}/result?format=text");
-    let text = match fetch(&state, &token, &path).await {
-        Ok(r) if r.status() == StatusCode::OK => r.text().await.unwrap_or_default(),
+    let text = match fetch(&state, &m, &path).await {
+        Ok(r) if r.status == StatusCode::OK => String::from_utf8_lossy(&r.body).into_owned(),
         _ => {
             let extra = json!({ "error": i18n::t(v.lang, "ocr.not_found") });
-            return show(&state, &v, StatusCode::NOT_FOUND, extra);
+            return show(&state, v, StatusCode::NOT_FOUND, extra);
         }
     };
     let question = match form.question.trim() {
@@ -475,12 +450,14 @@ pub(crate) async fn ask(
         "{}\n\n\"\"\"\n{document}\n\"\"\"\n\n{question}",
         i18n::t(v.lang, "ocr.document_intro")
     );
-    match crate::chat::ask(&state, v.lang, &token, &session.chat, &message).await {
+    let history = state.conversations.get(&m.user.user_id);
+    match crate::chat::ask(&state, m.who(), &history, &message).await {
         Ok(reply) => {
-            state.sessions.push_exchange(&session.id, message, reply);
+            let user = &m.user.user_id;
+            state.conversations.push_exchange(user, message, reply);
             redirect("/chat")
         }
-        Err(failure) => crate::chat::failed(&state, &v, &session, failure, message),
+        Err(failure) => crate::chat::failed(&state, &m, failure, message),
     }
 }
 

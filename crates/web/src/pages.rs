@@ -2,20 +2,21 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Path, Query, State};
-use axum::http::header::{
-    ACCEPT_LANGUAGE, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE,
-};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use client::{Caller, ClientError};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::auth::Credentials;
 
+use crate::extract::{Checked, CsrfToken, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::next::local_path;
-use crate::session::{same_token, Session, SignedIn};
+use crate::session::SignedIn;
 use crate::WebState;
 
 pub fn router(state: WebState) -> Router {
@@ -50,6 +51,10 @@ pub fn router(state: WebState) -> Router {
             axum::routing::post(crate::settings::revoke),
         )
         .route("/static/app.css", get(css))
+        .layer(axum::middleware::from_fn_with_state(
+            state.sessions.clone(),
+            crate::session::layer,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -92,70 +97,6 @@ async fn chat_js() -> Response {
         include_str!("../static/chat.js"),
     )
         .into_response()
-}
-
-fn cookie_name(state: &WebState) -> &'static str {
-    if state.secure_cookies {
-        "__Host-session"
-    } else {
-        "session"
-    }
-}
-
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
-}
-
-fn session_cookie(state: &WebState, id: &str) -> HeaderValue {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}={id}; Path=/; HttpOnly; SameSite=Lax{secure}",
-        cookie_name(state)
-    ))
-    .expect("session ids are cookie-safe")
-}
-
-fn clear_cookie(state: &WebState) -> HeaderValue {
-    let secure = if state.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}",
-        cookie_name(state)
-    ))
-    .expect("static cookie")
-}
-
-/// Who is visiting: their session (if any) and language.
-pub(crate) struct Visitor {
-    pub(crate) session: Option<Session>,
-    pub(crate) lang: Lang,
-}
-
-pub(crate) fn visitor(state: &WebState, headers: &HeaderMap) -> Visitor {
-    let session = cookie(headers, cookie_name(state)).and_then(|id| state.sessions.get(id));
-    let lang = cookie(headers, "lang")
-        .and_then(Lang::parse)
-        .unwrap_or_else(|| {
-            Lang::negotiate(headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
-        });
-    Visitor { session, lang }
-}
-
-/// The visitor's session, or a new one with the cookie that names it.
-fn ensure_session(state: &WebState, v: &mut Visitor) -> Option<HeaderValue> {
-    if v.session.is_some() {
-        return None;
-    }
-    let s = state.sessions.create();
-    let cookie = session_cookie(state, &s.id);
-    v.session = Some(s);
-    Some(cookie)
 }
 
 pub(crate) fn render(
@@ -203,13 +144,6 @@ pub(crate) fn redirect(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
 }
 
-pub(crate) fn with_cookie(mut res: Response, cookie: Option<HeaderValue>) -> Response {
-    if let Some(c) = cookie {
-        res.headers_mut().append(SET_COOKIE, c);
-    }
-    res
-}
-
 pub(crate) fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
     let body = json!({
         "title": i18n::t(v.lang, "csrf.title"),
@@ -224,14 +158,8 @@ pub(crate) fn refused(state: &WebState, v: &Visitor, path: &str) -> Response {
         .into_response()
 }
 
-/// The session of a form post, if its CSRF token matches.
-pub(crate) fn checked<'a>(v: &'a Visitor, token: &str) -> Option<&'a Session> {
-    v.session.as_ref().filter(|s| same_token(&s.csrf, token))
-}
-
-async fn root(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let v = visitor(&state, &headers);
-    if v.session.as_ref().is_some_and(|s| s.user.is_some()) {
+async fn root(v: Visitor) -> Response {
+    if v.user().is_some() {
         redirect("/home")
     } else {
         redirect("/login")
@@ -246,23 +174,16 @@ struct LoginQuery {
 
 async fn login_page(
     State(state): State<WebState>,
-    headers: HeaderMap,
+    mut v: Visitor,
     Query(q): Query<LoginQuery>,
 ) -> Response {
-    let mut v = visitor(&state, &headers);
-    if v.session.as_ref().is_some_and(|s| s.user.is_some()) {
+    if v.user().is_some() {
         return redirect(&local_path(q.next.as_deref()));
     }
-    let cookie = ensure_session(&state, &mut v);
+    v.ensure(&state);
     let notice = q.registered.map(|_| i18n::t(v.lang, "login.registered"));
-    let page = render(
-        &state,
-        &v,
-        "login.html",
-        "/login",
-        json!({ "next": local_path(q.next.as_deref()), "notice": notice, "username": "" }),
-    );
-    with_cookie(page.into_response(), cookie)
+    let ctx = json!({ "next": local_path(q.next.as_deref()), "notice": notice, "username": "" });
+    render(&state, &v, "login.html", "/login", ctx).into_response()
 }
 
 #[derive(Deserialize)]
@@ -276,38 +197,57 @@ struct LoginForm {
     next: Option<String>,
 }
 
+impl CsrfToken for LoginForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn login(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    caller: Caller,
+    mut v: Visitor,
+    Checked(form): Checked<LoginForm>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf) else {
-        return refused(&state, &v, "/login");
-    };
-    let old = session.id.clone();
     let next = local_path(form.next.as_deref());
     let again = |status: StatusCode, error: String| {
         let ctx = json!({ "next": next, "error": error, "username": form.username });
         (status, render(&state, &v, "login.html", "/login", ctx)).into_response()
     };
-    match state.auth.login(&ctx, &form.username, &form.password).await {
-        Ok(s) => {
-            let user = SignedIn {
-                user_id: s.user_id,
-                username: s.username,
-                access_token: s.access_token,
-                refresh_token: s.refresh_token,
-            };
-            let new = state.sessions.sign_in(Some(&old), user);
-            with_cookie(redirect(&next), Some(session_cookie(&state, &new.id)))
+    let credentials = Credentials {
+        username: form.username.clone(),
+        password: form.password.clone(),
+    };
+    let signed_in = match state.client.auth().login(&caller, &credentials).await {
+        Ok(tokens) => state
+            .verifier
+            .verify(&tokens.access_token)
+            .await
+            .map(|who| SignedIn {
+                user_id: who.user_id,
+                username: who.username,
+                access_token: tokens.access_token,
+                refresh_token: tokens.refresh_token,
+            })
+            .map_err(|e| ClientError::Unreachable(format!("the new access token: {e}"))),
+        Err(e) => Err(e),
+    };
+    match signed_in {
+        Ok(user) => {
+            v.sign_in(&state, user);
+            redirect(&next)
         }
-        Err(auth::AuthError::TooManyAttempts { retry_after }) => again(
+        Err(e) if e.status() == Some(StatusCode::TOO_MANY_REQUESTS) => again(
             StatusCode::TOO_MANY_REQUESTS,
-            i18n::t(v.lang, "login.locked").replace("{wait}", &retry_after.to_string()),
+            i18n::t(v.lang, "login.locked")
+                .replace("{wait}", &e.retry_after().unwrap_or(1).to_string()),
         ),
-        Err(auth::AuthError::InvalidCredentials | auth::AuthError::Disabled) => {
+        Err(e)
+            if matches!(
+                e.status(),
+                Some(StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+            ) =>
+        {
             again(StatusCode::UNAUTHORIZED, i18n::t(v.lang, "login.invalid"))
         }
         Err(e) => {
@@ -320,17 +260,10 @@ async fn login(
     }
 }
 
-async fn register_page(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let mut v = visitor(&state, &headers);
-    let cookie = ensure_session(&state, &mut v);
-    let page = render(
-        &state,
-        &v,
-        "register.html",
-        "/register",
-        json!({ "username": "", "errors": {} }),
-    );
-    with_cookie(page.into_response(), cookie)
+async fn register_page(State(state): State<WebState>, mut v: Visitor) -> Response {
+    v.ensure(&state);
+    let ctx = json!({ "username": "", "errors": {} });
+    render(&state, &v, "register.html", "/register", ctx).into_response()
 }
 
 #[derive(Deserialize)]
@@ -343,16 +276,18 @@ struct RegisterForm {
     csrf: String,
 }
 
+impl CsrfToken for RegisterForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn register(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-    Form(form): Form<RegisterForm>,
+    caller: Caller,
+    v: Visitor,
+    Checked(form): Checked<RegisterForm>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    if checked(&v, &form.csrf).is_none() {
-        return refused(&state, &v, "/register");
-    }
     let again = |status: StatusCode, errors: HashMap<String, String>, error: Option<String>| {
         let ctx = json!({ "username": form.username, "errors": errors, "error": error });
         (
@@ -361,25 +296,34 @@ async fn register(
         )
             .into_response()
     };
-    match state
-        .auth
-        .register(&ctx, &form.username, &form.password)
-        .await
-    {
+    let credentials = Credentials {
+        username: form.username.clone(),
+        password: form.password.clone(),
+    };
+    match state.client.auth().register(&caller, &credentials).await {
         Ok(_) => redirect("/login?registered=1"),
-        Err(auth::AuthError::Validation(errors)) => {
-            let errors = errors.into_iter().map(|e| (e.field, e.message)).collect();
+        Err(e) if e.status() == Some(StatusCode::UNPROCESSABLE_ENTITY) => {
+            let errors = e
+                .problem()
+                .map(|p| p.errors.iter())
+                .into_iter()
+                .flatten()
+                .map(|f| (f.field.clone(), f.message.clone()))
+                .collect();
             again(StatusCode::UNPROCESSABLE_ENTITY, errors, None)
         }
-        Err(auth::AuthError::UsernameTaken) => {
+        Err(e) if e.status() == Some(StatusCode::CONFLICT) => {
             let errors =
                 HashMap::from([("username".to_owned(), i18n::t(v.lang, "register.taken"))]);
             again(StatusCode::CONFLICT, errors, None)
         }
-        Err(auth::AuthError::TooManyAttempts { retry_after }) => again(
+        Err(e) if e.status() == Some(StatusCode::TOO_MANY_REQUESTS) => again(
             StatusCode::TOO_MANY_REQUESTS,
             HashMap::new(),
-            Some(i18n::t(v.lang, "login.locked").replace("{wait}", &retry_after.to_string())),
+            Some(
+                i18n::t(v.lang, "login.locked")
+                    .replace("{wait}", &e.retry_after().unwrap_or(1).to_string()),
+            ),
         ),
         Err(e) => {
             tracing::error!(error = %e, "console registration failed");
@@ -392,18 +336,20 @@ async fn register(
     }
 }
 
-async fn home(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(user) = v.session.as_ref().and_then(|s| s.user.as_ref()) else {
-        return redirect("/login?next=%2Fhome");
-    };
-    let hello = i18n::t(v.lang, "home.hello").replace("{name}", &user.username);
-    render(&state, &v, "home.html", "/home", json!({ "hello": hello })).into_response()
+async fn home(State(state): State<WebState>, m: Member) -> Response {
+    let hello = i18n::t(m.v.lang, "home.hello").replace("{name}", &m.user.username);
+    render(
+        &state,
+        &m.v,
+        "home.html",
+        "/home",
+        json!({ "hello": hello }),
+    )
+    .into_response()
 }
 
-async fn logout_page(State(state): State<WebState>, headers: HeaderMap) -> Response {
-    let v = visitor(&state, &headers);
-    if v.session.as_ref().is_some_and(|s| s.user.is_some()) {
+async fn logout_page(State(state): State<WebState>, v: Visitor) -> Response {
+    if v.user().is_some() {
         // The sign-out button is in the header of every page.
         let body = json!({
             "title": i18n::t(v.lang, "logout.title"),
@@ -423,23 +369,30 @@ pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
 }
 
+impl CsrfToken for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn logout(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    caller: Caller,
+    mut v: Visitor,
+    Checked(_): Checked<CsrfForm>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf) else {
-        return refused(&state, &v, "/home");
-    };
-    if let Some(user) = &session.user {
-        if let Err(e) = state.auth.logout(&ctx, &user.refresh_token).await {
+    if let Some(user) = v.user() {
+        if let Err(e) = state
+            .client
+            .auth()
+            .logout(&caller, &user.refresh_token)
+            .await
+        {
             tracing::warn!(error = %e, "could not revoke the session's refresh tokens");
         }
     }
-    state.sessions.remove(&session.id);
-    with_cookie(redirect("/login"), Some(clear_cookie(&state)))
+    v.sign_out();
+    redirect("/login")
 }
 
 #[derive(Deserialize)]

@@ -4,45 +4,17 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use kit::token::Principal;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use wire::auth::NewApiKey;
 
+use crate::extract::{Checked, CsrfToken, Member};
 use crate::i18n;
-use crate::pages::{checked, redirect, refused, render, visitor, CsrfForm, Visitor};
-use crate::session::Session;
+use crate::pages::{redirect, render, CsrfForm};
 use crate::WebState;
-
-/// The user behind a session, by their access token; refreshed once when it
-/// has expired. `None`: the session is over (sign in again).
-pub(crate) async fn principal(
-    state: &WebState,
-    ctx: &auth::Context,
-    session: &Session,
-) -> Option<Principal> {
-    Some(credentials(state, ctx, session).await?.0)
-}
-
-/// The user and a valid access token of theirs, to call other services with.
-pub(crate) async fn credentials(
-    state: &WebState,
-    ctx: &auth::Context,
-    session: &Session,
-) -> Option<(Principal, String)> {
-    let user = session.user.as_ref()?;
-    if let Ok(p) = state.verifier.verify(&user.access_token).await {
-        return Some((p, user.access_token.clone()));
-    }
-    let fresh = state.auth.refresh(ctx, &user.refresh_token).await.ok()?;
-    state
-        .sessions
-        .update_tokens(&session.id, &fresh.access_token, &fresh.refresh_token);
-    let p = state.verifier.verify(&fresh.access_token).await.ok()?;
-    Some((p, fresh.access_token))
-}
 
 fn day(unix: i64) -> String {
     // YYYY-MM-DD from Unix seconds (proleptic Gregorian, UTC).
@@ -59,15 +31,15 @@ fn day(unix: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-async fn show(
-    state: &WebState,
-    v: &Visitor,
-    who: &Principal,
-    status: StatusCode,
-    extra: Value,
-) -> Response {
-    let keys = state.auth.api_keys(who).await.unwrap_or_default();
-    let never = i18n::t(v.lang, "settings.never");
+async fn show(state: &WebState, m: &Member, status: StatusCode, extra: Value) -> Response {
+    let keys = match state.client.auth().api_keys(&m.caller, &m.token).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(error = %e, "the console could not list the API keys");
+            Vec::new()
+        }
+    };
+    let never = i18n::t(m.v.lang, "settings.never");
     let keys: Vec<Value> = keys
         .into_iter()
         .map(|k| {
@@ -84,40 +56,15 @@ async fn show(
     if let (Value::Object(base), Value::Object(more)) = (&mut ctx, extra) {
         base.extend(more);
     }
-    (status, render(state, v, "settings.html", "/settings", ctx)).into_response()
+    (
+        status,
+        render(state, &m.v, "settings.html", "/settings", ctx),
+    )
+        .into_response()
 }
 
-/// The visitor and the user a form post acts for, once its CSRF token and
-/// the session's tokens check out; otherwise the page to answer with.
-async fn acting(
-    state: &WebState,
-    ctx: &auth::Context,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> Result<(Visitor, Principal), Response> {
-    let v = visitor(state, headers);
-    let Some(session) = checked(&v, csrf).cloned() else {
-        return Err(refused(state, &v, "/settings"));
-    };
-    match principal(state, ctx, &session).await {
-        Some(who) => Ok((v, who)),
-        None => Err(redirect("/login?next=%2Fsettings")),
-    }
-}
-
-pub(crate) async fn page(
-    State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = v.session.clone() else {
-        return redirect("/login?next=%2Fsettings");
-    };
-    let Some(who) = principal(&state, &ctx, &session).await else {
-        return redirect("/login?next=%2Fsettings");
-    };
-    show(&state, &v, &who, StatusCode::OK, json!({})).await
+pub(crate) async fn page(State(state): State<WebState>, m: Member) -> Response {
+    show(&state, &m, StatusCode::OK, json!({})).await
 }
 
 #[derive(Deserialize)]
@@ -130,16 +77,17 @@ pub(crate) struct NewKey {
     csrf: String,
 }
 
+impl CsrfToken for NewKey {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 pub(crate) async fn create(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
-    Form(form): Form<NewKey>,
+    m: Member,
+    Checked(form): Checked<NewKey>,
 ) -> Response {
-    let (v, who) = match acting(&state, &ctx, &headers, &form.csrf).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
     let mut errors: HashMap<String, String> = HashMap::new();
     let days = form.days.trim();
     let expires_at = if days.is_empty() {
@@ -148,57 +96,59 @@ pub(crate) async fn create(
         match days.parse::<i64>() {
             Ok(d) if (1..=3650).contains(&d) => Some(kit::unix_now() + d * 86_400),
             _ => {
-                errors.insert("days".into(), i18n::t(v.lang, "settings.bad_days"));
+                errors.insert("days".into(), i18n::t(m.v.lang, "settings.bad_days"));
                 None
             }
         }
     };
     let kept = json!({ "name": form.name, "days": form.days });
     if errors.is_empty() {
-        match state
-            .auth
-            .create_api_key(&ctx, &who, &form.name, expires_at)
-            .await
-        {
-            Ok((_, secret)) => {
-                return show(
-                    &state,
-                    &v,
-                    &who,
-                    StatusCode::CREATED,
-                    json!({ "secret": secret }),
-                )
-                .await
+        let key = NewApiKey {
+            name: form.name.clone(),
+            expires_at,
+        };
+        let made = state
+            .client
+            .auth()
+            .create_api_key(&m.caller, &m.token, &key)
+            .await;
+        match made {
+            Ok(created) => {
+                let extra = json!({ "secret": created.secret });
+                return show(&state, &m, StatusCode::CREATED, extra).await;
             }
-            Err(auth::AuthError::Validation(list)) => {
-                errors.extend(list.into_iter().map(|e| (e.field, e.message)));
+            Err(e) if e.status() == Some(StatusCode::UNPROCESSABLE_ENTITY) => {
+                let fields = e.problem().map(|p| p.errors.clone()).unwrap_or_default();
+                errors.extend(fields.into_iter().map(|f| (f.field, f.message)));
             }
             Err(e) => {
                 tracing::error!(error = %e, "console could not create an API key");
-                let extra = json!({ "error": i18n::t(v.lang, "error.busy") });
-                return show(&state, &v, &who, StatusCode::SERVICE_UNAVAILABLE, extra).await;
+                let extra = json!({ "error": i18n::t(m.v.lang, "error.busy") });
+                return show(&state, &m, StatusCode::SERVICE_UNAVAILABLE, extra).await;
             }
         }
     }
     let mut extra = kept;
     extra["errors"] = json!(errors);
-    show(&state, &v, &who, StatusCode::UNPROCESSABLE_ENTITY, extra).await
+    show(&state, &m, StatusCode::UNPROCESSABLE_ENTITY, extra).await
 }
 
 pub(crate) async fn revoke(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    m: Member,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    Checked(_): Checked<CsrfForm>,
 ) -> Response {
-    let (_, who) = match acting(&state, &ctx, &headers, &form.csrf).await {
-        Ok(found) => found,
-        Err(answer) => return answer,
-    };
     // A key that is not the user's is "not found" for the API and simply
     // absent here: the page is shown again either way.
-    let _ = state.auth.revoke_api_key(&ctx, &who, &id).await;
+    let revoked = state
+        .client
+        .auth()
+        .revoke_api_key(&m.caller, &m.token, &id)
+        .await;
+    if let Err(e) = revoked {
+        tracing::debug!(error = %e, "no key revoked");
+    }
     redirect("/settings")
 }
 

@@ -4,26 +4,23 @@
 //! completion upstream. Whatever was shown is kept in the conversation.
 //!
 //! Events: `data: "<text piece as a JSON string>"`, then `event: done`; or
-//! one `event: failure` whose data is the page's message.
-
-use std::pin::Pin;
+//! one `event: failure` whose data is the page's message, before any piece
+//! or midway (the model failed, or its stream broke off): a cut-off answer
+//! never looks finished.
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Form, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures::{Stream, StreamExt};
-use serde_json::Value;
+use client::llm::{ChatEvent, ChatStream};
+use client::Caller;
 
-use crate::chat::{complete, Message};
-use crate::i18n;
-use crate::pages::{checked, visitor};
-use crate::session::SessionStore;
-use crate::settings::credentials;
+use crate::chat::Message;
+use crate::conversation::Conversations;
+use crate::extract::Visitor;
+use crate::i18n::{self, Lang};
 use crate::WebState;
-
-type Upstream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 fn event_stream(body: Body) -> Response {
     (
@@ -48,11 +45,11 @@ fn failure_event(status: StatusCode, message: &str) -> Response {
     res
 }
 
-/// Saves the exchange into the session when the stream ends, finished or
-/// stopped by the reader.
+/// Saves the exchange into the user's conversation when the stream ends,
+/// finished or stopped by the reader.
 struct Recorder {
-    sessions: SessionStore,
-    session: String,
+    conversations: Conversations,
+    user: String,
     question: String,
     answer: String,
 }
@@ -64,90 +61,50 @@ impl Drop for Recorder {
             return;
         }
         let question = std::mem::take(&mut self.question);
-        self.sessions
-            .push_exchange(&self.session, question, answer.to_owned());
+        self.conversations
+            .push_exchange(&self.user, question, answer.to_owned());
     }
 }
 
 struct Relay {
-    upstream: Upstream,
-    buffer: Vec<u8>,
+    upstream: ChatStream,
     recorder: Recorder,
-    finished: bool,
-}
-
-/// The text pieces of one upstream SSE event, or None for `[DONE]`.
-fn pieces(event: &[u8]) -> Option<String> {
-    let mut out = String::new();
-    for line in String::from_utf8_lossy(event).lines() {
-        let Some(data) = line.strip_prefix("data:") else {
-            continue;
-        };
-        let data = data.trim();
-        if data == "[DONE]" {
-            return None;
-        }
-        if let Ok(chunk) = serde_json::from_str::<Value>(data) {
-            if let Some(text) = chunk["choices"][0]["delta"]["content"].as_str() {
-                out.push_str(text);
-            }
-        }
-    }
-    Some(out)
+    lang: Lang,
 }
 
 impl Relay {
-    /// The next event for the page, or None at the end.
+    /// The next event for the page, or None after the last.
     async fn next(&mut self) -> Option<Bytes> {
-        if self.finished {
-            return None;
-        }
-        loop {
-            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-                let event: Vec<u8> = self.buffer.drain(..end + 2).collect();
-                match pieces(&event) {
-                    None => return Some(self.finish()),
-                    Some(text) if text.is_empty() => continue,
-                    Some(text) => {
-                        self.recorder.answer.push_str(&text);
-                        let data = serde_json::to_string(&text).unwrap_or_default();
-                        return Some(Bytes::from(format!("data: {data}\n\n")));
-                    }
-                }
+        match self.upstream.next().await? {
+            ChatEvent::Piece(text) => {
+                self.recorder.answer.push_str(&text);
+                let data = serde_json::to_string(&text).unwrap_or_default();
+                Some(Bytes::from(format!("data: {data}\n\n")))
             }
-            match self.upstream.next().await {
-                Some(Ok(chunk)) => self.buffer.extend(without_cr(&chunk)),
-                Some(Err(e)) => {
-                    tracing::warn!(error = %e, "the LLM stream broke off");
-                    return Some(self.finish());
-                }
-                None => return Some(self.finish()),
+            ChatEvent::Done { .. } => Some(Bytes::from_static(b"event: done\ndata: \"\"\n\n")),
+            ChatEvent::Failed(e) => {
+                tracing::warn!(error = %e.message, "the answer stopped midway");
+                // Not an answer: the page takes it back, the conversation
+                // does not keep it.
+                self.recorder.answer.clear();
+                let message = i18n::t(self.lang, "chat.broke_off");
+                let data = serde_json::to_string(&message).unwrap_or_default();
+                Some(Bytes::from(format!("event: failure\ndata: {data}\n\n")))
             }
         }
     }
-
-    fn finish(&mut self) -> Bytes {
-        self.finished = true;
-        Bytes::from_static(b"event: done\ndata: \"\"\n\n")
-    }
-}
-
-/// SSE allows CRLF line ends; events are split on LF LF, so CRs are dropped.
-fn without_cr(chunk: &[u8]) -> impl Iterator<Item = u8> + '_ {
-    chunk.iter().copied().filter(|b| *b != b'\r')
 }
 
 pub(crate) async fn stream(
     State(state): State<WebState>,
-    ctx: auth::Context,
-    headers: HeaderMap,
+    caller: Caller,
+    v: Visitor,
     Form(form): Form<Message>,
 ) -> Response {
-    let v = visitor(&state, &headers);
-    let Some(session) = checked(&v, &form.csrf).cloned() else {
+    if !v.checks(&form.csrf) {
         return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
-    };
-    let Some((_, token)) = credentials(&state, &ctx, &session).await else {
+    }
+    let Some((user, token)) = v.credentials(&state, &caller).await else {
         return failure_event(
             StatusCode::UNAUTHORIZED,
             &i18n::t(v.lang, "session.expired"),
@@ -160,20 +117,21 @@ pub(crate) async fn stream(
             &i18n::t(v.lang, "chat.required"),
         );
     }
-    let response = match complete(&state, v.lang, &token, &session.chat, &message, true).await {
-        Ok(r) => r,
+    let who = (&caller, v.lang, token.as_str());
+    let history = state.conversations.get(&user.user_id);
+    let upstream = match crate::chat::stream(&state, who, &history, &message).await {
+        Ok(s) => s,
         Err(failure) => return failure_event(failure.status(), &failure.message(v.lang)),
     };
     let relay = Relay {
-        upstream: Box::pin(response.bytes_stream()),
-        buffer: Vec::new(),
+        upstream,
+        lang: v.lang,
         recorder: Recorder {
-            sessions: state.sessions.clone(),
-            session: session.id.clone(),
+            conversations: state.conversations.clone(),
+            user: user.user_id,
             question: message,
             answer: String::new(),
         },
-        finished: false,
     };
     let body = futures::stream::unfold(relay, |mut relay| async move {
         let event = relay.next().await?;
@@ -186,19 +144,47 @@ pub(crate) async fn stream(
 mod tests {
     use super::*;
 
-    #[test]
-    fn pieces_of_openai_chunks() {
-        let event = b"data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n";
-        assert_eq!(pieces(event).as_deref(), Some("Hel"));
-        let role_only = b"data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n";
-        assert_eq!(pieces(role_only).as_deref(), Some(""));
-        assert_eq!(pieces(b"data: [DONE]\n\n"), None);
-        assert_eq!(pieces(b": keep-alive\n\n").as_deref(), Some(""));
+    fn relay(body: &str) -> Relay {
+        let res = axum::http::Response::new(Body::from(body.to_owned()));
+        Relay {
+            upstream: ChatStream::new(res),
+            recorder: Recorder {
+                conversations: Conversations::new(std::time::Duration::from_secs(60)),
+                user: "u".into(),
+                question: "q".into(),
+                answer: String::new(),
+            },
+            lang: Lang::En,
+        }
     }
 
-    #[test]
-    fn crlf_events_split_like_lf_ones() {
-        let raw: Vec<u8> = without_cr(b"data: x\r\n\r\n").collect();
-        assert_eq!(raw, b"data: x\n\n");
+    async fn events(mut relay: Relay) -> (Vec<String>, String) {
+        let mut out = Vec::new();
+        while let Some(e) = relay.next().await {
+            out.push(String::from_utf8_lossy(&e).into_owned());
+        }
+        let kept = std::mem::take(&mut relay.recorder.answer);
+        (out, kept)
+    }
+
+    const PIECE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Bon\"},\"finish_reason\":null}]}\n\n";
+
+    #[tokio::test]
+    async fn a_finished_answer_ends_with_done() {
+        let (out, kept) = events(relay(&format!("{PIECE}data: [DONE]\n\n"))).await;
+        assert_eq!(
+            out,
+            vec!["data: \"Bon\"\n\n", "event: done\ndata: \"\"\n\n"]
+        );
+        assert_eq!(kept, "Bon");
+    }
+
+    #[tokio::test]
+    async fn an_answer_cut_off_midway_ends_with_a_failure() {
+        let (out, kept) = events(relay(PIECE)).await;
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[1].starts_with("event: failure\n"), "{out:?}");
+        assert!(out[1].contains("stopped before its end"), "{out:?}");
+        assert!(kept.is_empty(), "a cut-off answer is not kept: {kept}");
     }
 }

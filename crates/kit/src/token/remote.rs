@@ -2,7 +2,6 @@
 //! the auth service. Calls carry the W3C `traceparent` of the current span.
 
 use async_trait::async_trait;
-use serde::Deserialize;
 
 use super::{Credential, Introspector, JwkSet, KeySource, Principal, VerifyError};
 
@@ -53,23 +52,17 @@ impl RemoteIntrospector {
     }
 }
 
-#[derive(Deserialize)]
-struct IntrospectionAnswer {
-    active: bool,
-    sub: Option<String>,
-    username: Option<String>,
-    key_id: Option<String>,
-}
-
 #[async_trait]
 impl Introspector for RemoteIntrospector {
     #[tracing::instrument(skip_all, name = "introspect_api_key", fields(url = %self.url))]
     async fn api_key(&self, key: &str) -> Result<Option<Principal>, VerifyError> {
-        let answer: IntrospectionAnswer = self
+        let answer: wire::auth::Introspection = self
             .client
             .post(&self.url)
             .headers(crate::telemetry::trace_headers())
-            .json(&serde_json::json!({ "token": key }))
+            .json(&wire::auth::IntrospectRequest {
+                token: key.to_owned(),
+            })
             .send()
             .await
             .and_then(|r| r.error_for_status())

@@ -3,6 +3,7 @@
 //! Requests wait in a bounded queue; a full queue is refused at once.
 
 pub mod output;
+mod plan;
 pub mod sampling;
 mod scheduler;
 mod turns;
@@ -18,13 +19,13 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::mpsc;
 
-use crate::api::Usage;
 use crate::config::GrammarEngine;
 use crate::config::LlmConfig;
 use crate::error::LlmError;
 use crate::grammar::{Grammar, GrammarCompiler};
 use crate::template::ChatTemplate;
 pub use sampling::SamplingParams;
+use wire::llm::Usage;
 
 /// Why a sequence ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,14 @@ impl Finish {
         match self {
             Finish::Stop => "stop",
             Finish::Length => "length",
+        }
+    }
+
+    /// The `finish_reason` the API reports.
+    pub fn reason(self) -> wire::llm::FinishReason {
+        match self {
+            Finish::Stop => wire::llm::FinishReason::Stop,
+            Finish::Length => wire::llm::FinishReason::Length,
         }
     }
 }

@@ -1,4 +1,6 @@
-//! The engine thread: continuous batching over a fixed set of slots.
+//! The engine thread: continuous batching over a fixed set of slots, as
+//! the [`Plan`] decides it (admission, batch assembly, finishes), executed
+//! on llama.cpp here (KV ranges, decode, sampling, text, events, metrics).
 //!
 //! Each slot is one llama.cpp sequence with its own sampler chain and KV
 //! range. Every step gathers one token from each generating slot and prompt
@@ -17,46 +19,37 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::token::LlamaToken;
 
+use wire::llm::Usage;
+
 use super::output::{Step, TextOutput};
+use super::plan::{Plan, Request};
 use super::sampling::Sampler;
-use super::turns::{self, Generating};
 use super::{load, Event, Finish, Job, LoadedModel, Shared};
-use crate::api::Usage;
 use crate::config::LlmConfig;
 
 /// How long an idle engine waits, after the first request, for others
 /// arriving with it: a few milliseconds against a prompt step of hundreds.
 const BURST_WINDOW: Duration = Duration::from_millis(5);
 
-/// One sequence of the batch.
-struct Slot {
-    seq: i32,
-    /// Tokens whose keys and values are in this sequence's KV range.
-    cached: Vec<LlamaToken>,
-    /// When the slot last finished (for least-recently-used choice).
-    last_used: Instant,
-    active: Option<Active>,
-}
-
-struct Active {
+/// A request being served: the job, its sampler and its text output.
+struct Running {
     job: Job,
     sampler: Sampler,
     output: TextOutput,
-    /// Next prompt token to feed; `prompt.len()` once the prompt is read.
-    next_prompt: usize,
-    /// The token sampled last, fed in the next step.
-    pending: Option<LlamaToken>,
-    /// Whether this step carries `pending` (see [`turns`]).
-    feeds_pending: bool,
-    /// The step that last carried this slot's token.
-    last_fed: u64,
-    generated: u32,
-    /// Prompt tokens this step carries for the slot.
-    chunk: usize,
-    /// Index in the current batch whose logits this slot samples from.
-    logits_at: Option<i32>,
     first_token: Option<Instant>,
     last_token: Option<Instant>,
+}
+
+impl Request for Running {
+    fn prompt(&self) -> &[LlamaToken] {
+        &self.job.generation.prompt
+    }
+    fn max_tokens(&self) -> u32 {
+        self.job.generation.max_tokens
+    }
+    fn owner(&self) -> &str {
+        self.job.owner()
+    }
 }
 
 /// The engine's gauges, registered once rather than looked up every step.
@@ -100,14 +93,14 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
             return;
         }
     };
-    let slots_n = config.slots.max(1);
-    let n_ctx = loaded.context_per_slot * slots_n;
-    let batch_size = config.batch_size.max(slots_n as u32).max(32);
+    let slots = config.slots.max(1);
+    let n_ctx = loaded.context_per_slot * slots;
+    let batch_size = config.batch_size.max(slots as u32).max(32);
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(n_ctx as u32))
         .with_n_batch(batch_size)
         .with_n_ubatch(batch_size)
-        .with_n_seq_max(slots_n as u32)
+        .with_n_seq_max(slots as u32)
         // A KV stream per sequence rather than one unified cache: a token
         // attends over its own sequence's cells only, not over every
         // slot's (llama-batched-bench here: 4 sequences, 10% faster steps).
@@ -115,7 +108,7 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
         .with_n_threads(threads as i32)
         .with_n_threads_batch(threads as i32);
     let model = loaded.model.clone();
-    let mut ctx = match model.new_context(super::backend(), params) {
+    let ctx = match model.new_context(super::backend(), params) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "creating the llama.cpp context failed");
@@ -125,312 +118,220 @@ pub(super) fn run(config: &LlmConfig, threads: usize, rx: FairChannel<Job>, shar
     };
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
-        slots = slots_n,
+        slots,
         context_per_slot = loaded.context_per_slot,
         has_chat_template = loaded.template.is_some(),
         "model loaded"
     );
     let _ = shared.model.set(Ok(loaded.clone()));
 
-    let metrics = Metrics::new(&shared.model_label);
-    let mut slots: Vec<Slot> = (0..slots_n)
-        .map(|i| Slot {
-            seq: i as i32,
-            cached: Vec::new(),
-            last_used: Instant::now(),
-            active: None,
-        })
-        .collect();
-    let mut batch = LlamaBatch::new(batch_size as usize, 1);
-    let limit = loaded.context_per_slot;
-    let mut step_no: u64 = 0;
-
+    let mut engine = Executor {
+        plan: Plan::new(slots, loaded.context_per_slot, batch_size as usize),
+        batch: LlamaBatch::new(batch_size as usize, 1),
+        ctx,
+        loaded,
+        metrics: Metrics::new(&shared.model_label),
+    };
     loop {
         // Requests whose client went away free their slot now.
-        for slot in &mut slots {
-            if slot
-                .active
-                .as_ref()
-                .is_some_and(|a| a.job.events.is_closed())
-            {
-                release(slot, "cancelled", &metrics);
-            }
+        for _ in engine.plan.release_where(|r| r.job.events.is_closed()) {
+            engine.metrics.outcome("cancelled");
         }
 
         // Admit waiting requests into free slots; sleep when idle. Woken
         // from idle, wait a moment for the rest of a burst, so that prompts
         // arriving together are read in one batch rather than one alone and
         // the others a whole prompt step later.
-        let busy = slots.iter().filter(|s| s.active.is_some()).count();
-        if busy == 0 {
-            metrics.running(0);
+        if engine.plan.running() == 0 {
+            engine.metrics.running(0);
             match rx.recv() {
-                Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                Some(job) => engine.admit(job),
                 None => break,
             }
             let until = Instant::now() + BURST_WINDOW;
-            while slots.iter().any(|s| s.active.is_none()) {
+            while engine.plan.has_free() {
                 match rx.recv_deadline(until) {
-                    Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                    Some(job) => engine.admit(job),
                     None => break,
                 }
             }
         }
-        while slots.iter().any(|s| s.active.is_none()) {
+        while engine.plan.has_free() {
             match rx.try_recv() {
-                Some(job) => admit(job, &mut slots, &mut ctx, &loaded, &metrics),
+                Some(job) => engine.admit(job),
                 None => break,
             }
         }
-        let running = slots.iter().filter(|s| s.active.is_some()).count();
-        metrics.running(running);
-        metrics.queue(rx.len());
-        if running == 0 {
-            continue;
-        }
-
-        // One token from every generating slot (or, with several users
-        // generating, from one slot of each user, a user whose youngest
-        // request is well ahead one step in four: see `turns`), then
-        // prompt chunks.
-        step_no += 1;
-        let generating: Vec<Generating<'_>> = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| {
-                let a = s.active.as_ref()?;
-                a.pending.is_some().then(|| Generating {
-                    slot: i,
-                    owner: a.job.owner(),
-                    last_fed: a.last_fed,
-                    generated: a.generated,
-                })
-            })
-            .collect();
-        let fed = turns::pick(&generating, step_no);
-        batch.clear();
-        let mut room = batch_size as usize;
-        for (i, slot) in slots.iter_mut().enumerate() {
-            let Some(a) = slot.active.as_mut() else {
-                continue;
-            };
-            a.logits_at = None;
-            a.feeds_pending = a.pending.is_some() && fed.contains(&i);
-            if !a.feeds_pending {
-                continue;
-            }
-            a.last_fed = step_no;
-            if let Some(token) = a.pending {
-                let pos = slot.cached.len() as i32;
-                a.logits_at = Some(batch.n_tokens());
-                batch
-                    .add(token, pos, &[slot.seq], true)
-                    .expect("the batch holds one token per slot");
-                room -= 1;
-            }
-        }
-        for slot in &mut slots {
-            let Some(a) = slot.active.as_mut() else {
-                continue;
-            };
-            let prompt = &a.job.generation.prompt;
-            if a.pending.is_some() || a.next_prompt >= prompt.len() || room == 0 {
-                continue;
-            }
-            let take = (prompt.len() - a.next_prompt).min(room);
-            for i in 0..take {
-                let at = a.next_prompt + i;
-                let last = at + 1 == prompt.len();
-                let pos = (slot.cached.len() + i) as i32;
-                if last {
-                    a.logits_at = Some(batch.n_tokens());
-                }
-                batch
-                    .add(prompt[at], pos, &[slot.seq], last)
-                    .expect("the batch has room");
-            }
-            a.chunk = take;
-            room -= take;
-        }
-
-        let step = tracing::trace_span!("decode", tokens = batch.n_tokens(), running);
-        let decoded = step.in_scope(|| ctx.decode(&mut batch));
-        if let Err(e) = decoded {
-            tracing::error!(error = %e, "decode failed; failing the sequences of this step");
-            for slot in &mut slots {
-                if let Some(a) = slot.active.as_ref() {
-                    let _ = a
-                        .job
-                        .events
-                        .send(Event::Error(format!("decode failed: {e}")));
-                    release(slot, "error", &metrics);
-                    slot.cached.clear();
-                    let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-                }
-            }
-            continue;
-        }
-
-        // Record what was fed, then sample where logits were asked for.
-        for slot in &mut slots {
-            let Some(a) = slot.active.as_mut() else {
-                continue;
-            };
-            if a.feeds_pending {
-                if let Some(token) = a.pending.take() {
-                    slot.cached.push(token);
-                }
-            } else if a.chunk > 0 {
-                let prompt = &a.job.generation.prompt;
-                slot.cached
-                    .extend_from_slice(&prompt[a.next_prompt..a.next_prompt + a.chunk]);
-                a.next_prompt += a.chunk;
-                a.chunk = 0;
-            }
-            let Some(at) = a.logits_at else { continue };
-            let sampling = Instant::now();
-            let token = a.sampler.sample(&ctx, at);
-            let now = Instant::now();
-            metrics::histogram!("llm_sampling_seconds", "constraint" => a.sampler.constraint())
-                .record(now.duration_since(sampling).as_secs_f64());
-            a.generated += 1;
-            match a.first_token {
-                None => {
-                    a.first_token = Some(now);
-                    metrics::histogram!("llm_time_to_first_token_seconds")
-                        .record(now.duration_since(a.job.enqueued).as_secs_f64());
-                }
-                Some(_) => {
-                    if let Some(prev) = a.last_token {
-                        metrics::histogram!("llm_inter_token_latency_seconds")
-                            .record(now.duration_since(prev).as_secs_f64());
-                    }
-                }
-            }
-            a.last_token = Some(now);
-
-            let vocab = model.vocab();
-            let mut finish = None;
-            if vocab.is_eog(token) {
-                let rest = a.output.finish();
-                if !rest.is_empty() {
-                    let _ = a.job.events.send(Event::Text(rest));
-                }
-                finish = Some(Finish::Stop);
-            } else {
-                let piece = vocab.token_to_piece(token, false, None);
-                match a.output.push(&piece) {
-                    Step::Text(t) => {
-                        if !t.is_empty() && a.job.events.send(Event::Text(t)).is_err() {
-                            release(slot, "cancelled", &metrics);
-                            continue;
-                        }
-                    }
-                    Step::Stopped(t) => {
-                        if !t.is_empty() {
-                            let _ = a.job.events.send(Event::Text(t));
-                        }
-                        finish = Some(Finish::Stop);
-                    }
-                }
-                if finish.is_none()
-                    && (a.generated >= a.job.generation.max_tokens
-                        || slot.cached.len() + 1 >= limit)
-                {
-                    let rest = a.output.finish();
-                    if !rest.is_empty() {
-                        let _ = a.job.events.send(Event::Text(rest));
-                    }
-                    finish = Some(Finish::Length);
-                }
-            }
-            match finish {
-                Some(finish) => {
-                    let usage = Usage::new(a.job.generation.prompt.len() as u32, a.generated);
-                    metrics::counter!("llm_prompt_tokens_total")
-                        .increment(usage.prompt_tokens.into());
-                    metrics::counter!("llm_generated_tokens_total")
-                        .increment(usage.completion_tokens.into());
-                    tracing::debug!(parent: &a.job.span, finish = finish.as_str(), ?usage, "generation done");
-                    // The slot and the owner's permit are given back before
-                    // the client hears of the end, so that its next request
-                    // finds them free.
-                    let events = a.job.events.clone();
-                    release(slot, finish.as_str(), &metrics);
-                    let _ = events.send(Event::Done { finish, usage });
-                }
-                None => a.pending = Some(token),
-            }
+        let running = engine.plan.running();
+        engine.metrics.running(running);
+        engine.metrics.queue(rx.len());
+        if running > 0 {
+            engine.step(running);
         }
     }
     tracing::info!("engine stopped");
 }
 
-/// Ends the slot's request; its KV range stays for prefix reuse.
-/// A slot cancelled mid-prompt keeps the prefix it has read, which is as
-/// reusable as any other.
-fn release(slot: &mut Slot, outcome: &'static str, metrics: &Metrics) {
-    if slot.active.take().is_some() {
-        metrics.outcome(outcome);
-    }
-    slot.last_used = Instant::now();
+/// llama.cpp running what the [`Plan`] says.
+struct Executor<'m> {
+    plan: Plan<Running>,
+    batch: LlamaBatch<'static>,
+    ctx: LlamaContext<'m>,
+    loaded: Arc<LoadedModel>,
+    metrics: Metrics,
 }
 
-/// Puts a job in the free slot whose cache shares the longest prefix with
-/// its prompt (least recently used among equals), dropping the rest of that
-/// slot's cache.
-fn admit(
-    mut job: Job,
-    slots: &mut [Slot],
-    ctx: &mut LlamaContext<'_>,
-    loaded: &LoadedModel,
-    metrics: &Metrics,
-) {
-    if job.events.is_closed() {
-        metrics.outcome("cancelled");
-        return;
+impl Executor<'_> {
+    /// Puts a job in the free slot the plan chooses, dropping the part of
+    /// that slot's KV range its prompt does not share.
+    fn admit(&mut self, mut job: Job) {
+        if job.events.is_closed() {
+            self.metrics.outcome("cancelled");
+            return;
+        }
+        let mut at = self
+            .plan
+            .place(&job.generation.prompt)
+            .expect("admit is called with a free slot");
+        let seq = self.plan.seq(at.slot) as u32;
+        if self
+            .ctx
+            .clear_kv_cache_seq(Some(seq), Some(at.keep as u32), None)
+            .map(|removed| !removed)
+            .unwrap_or(true)
+        {
+            // Partial removal is not possible for this model: start afresh.
+            let _ = self.ctx.clear_kv_cache_seq(Some(seq), None, None);
+            at.keep = 0;
+        }
+        let grammar = job.generation.grammar.take();
+        let sampler = Sampler::new(&job.generation.params, &self.loaded.model, grammar);
+        tracing::debug!(parent: &job.span, slot = seq, reused = at.keep,
+            prompt = job.generation.prompt.len(), "slot assigned");
+        let output = TextOutput::new(job.generation.stop.clone());
+        self.plan.admit(
+            at,
+            Running {
+                job,
+                sampler,
+                output,
+                first_token: None,
+                last_token: None,
+            },
+        );
     }
-    let prompt = &job.generation.prompt;
-    let (index, common) = slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.active.is_none())
-        .map(|(i, s)| (i, common_prefix(&s.cached, prompt), s.last_used))
-        .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
-        .map(|(i, c, _)| (i, c))
-        .expect("admit is called with a free slot");
-    let slot = &mut slots[index];
-    // Feed at least the last prompt token, to get logits for it.
-    let mut keep = common.min(prompt.len() - 1);
-    if ctx
-        .clear_kv_cache_seq(Some(slot.seq as u32), Some(keep as u32), None)
-        .map(|removed| !removed)
-        .unwrap_or(true)
-    {
-        // Partial removal is not possible for this model: start afresh.
-        let _ = ctx.clear_kv_cache_seq(Some(slot.seq as u32), None, None);
-        keep = 0;
+
+    /// Ends the slot's request with `outcome`; its KV range stays for
+    /// prefix reuse.
+    fn end(&mut self, slot: usize, outcome: &'static str) -> Option<Running> {
+        let ended = self.plan.release(slot);
+        if ended.is_some() {
+            self.metrics.outcome(outcome);
+        }
+        ended
     }
-    slot.cached.truncate(keep);
-    let grammar = job.generation.grammar.take();
-    let sampler = Sampler::new(&job.generation.params, &loaded.model, grammar);
-    tracing::debug!(parent: &job.span, slot = slot.seq, reused = keep, prompt = prompt.len(), "slot assigned");
-    slot.active = Some(Active {
-        output: TextOutput::new(job.generation.stop.clone()),
-        next_prompt: keep,
-        pending: None,
-        feeds_pending: false,
-        last_fed: 0,
-        chunk: 0,
-        generated: 0,
-        logits_at: None,
-        first_token: None,
-        last_token: None,
-        sampler,
-        job,
-    });
+
+    /// One decode of what the plan feeds, then a token sampled for every
+    /// slot that asked for logits.
+    fn step(&mut self, running: usize) {
+        let entries = self.plan.next_step();
+        self.batch.clear();
+        for e in &entries {
+            self.batch
+                .add(e.token, e.pos, &[e.seq], e.logits)
+                .expect("the plan fits the batch");
+        }
+        let step = tracing::trace_span!("decode", tokens = entries.len(), running);
+        if let Err(e) = step.in_scope(|| self.ctx.decode(&mut self.batch)) {
+            tracing::error!(error = %e, "decode failed; failing the sequences of this step");
+            for (slot, r) in self.plan.fail_all() {
+                let _ = r
+                    .job
+                    .events
+                    .send(Event::Error(format!("decode failed: {e}")));
+                self.metrics.outcome("error");
+                let seq = self.plan.seq(slot) as u32;
+                let _ = self.ctx.clear_kv_cache_seq(Some(seq), None, None);
+            }
+            return;
+        }
+        for (slot, at) in self.plan.decoded() {
+            self.sample(slot, at);
+        }
+    }
+
+    /// Samples the slot's next token from the logits at `at`, sends its
+    /// text and ends the request when the plan says it is finished.
+    fn sample(&mut self, slot: usize, at: i32) {
+        let Some(r) = self.plan.request_mut(slot) else {
+            return;
+        };
+        let sampling = Instant::now();
+        let token = r.sampler.sample(&self.ctx, at);
+        let now = Instant::now();
+        metrics::histogram!("llm_sampling_seconds", "constraint" => r.sampler.constraint())
+            .record(now.duration_since(sampling).as_secs_f64());
+        match r.first_token {
+            None => {
+                r.first_token = Some(now);
+                metrics::histogram!("llm_time_to_first_token_seconds")
+                    .record(now.duration_since(r.job.enqueued).as_secs_f64());
+            }
+            Some(_) => {
+                if let Some(prev) = r.last_token {
+                    metrics::histogram!("llm_inter_token_latency_seconds")
+                        .record(now.duration_since(prev).as_secs_f64());
+                }
+            }
+        }
+        r.last_token = Some(now);
+
+        let vocab = self.loaded.model.vocab();
+        let ended = if vocab.is_eog(token) {
+            let rest = r.output.finish();
+            send_text(&r.job, rest);
+            true
+        } else {
+            let piece = vocab.token_to_piece(token, false, None);
+            match r.output.push(&piece) {
+                Step::Text(t) => {
+                    if !t.is_empty() && r.job.events.send(Event::Text(t)).is_err() {
+                        self.end(slot, "cancelled");
+                        return;
+                    }
+                    false
+                }
+                Step::Stopped(t) => {
+                    send_text(&r.job, t);
+                    true
+                }
+            }
+        };
+        let Some(finish) = self.plan.sampled(slot, token, ended) else {
+            return;
+        };
+        let generated = self.plan.generated(slot);
+        let Some(r) = self.plan.request_mut(slot) else {
+            return;
+        };
+        if finish == Finish::Length {
+            let rest = r.output.finish();
+            send_text(&r.job, rest);
+        }
+        let usage = Usage::new(r.job.generation.prompt.len() as u32, generated);
+        metrics::counter!("llm_prompt_tokens_total").increment(usage.prompt_tokens.into());
+        metrics::counter!("llm_generated_tokens_total").increment(usage.completion_tokens.into());
+        tracing::debug!(parent: &r.job.span, finish = finish.as_str(), ?usage, "generation done");
+        // The slot and the owner's permit are given back before the client
+        // hears of the end, so that its next request finds them free.
+        if let Some(r) = self.end(slot, finish.as_str()) {
+            let _ = r.job.events.send(Event::Done { finish, usage });
+        }
+    }
 }
 
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+fn send_text(job: &Job, text: String) {
+    if !text.is_empty() {
+        let _ = job.events.send(Event::Text(text));
+    }
 }

@@ -62,13 +62,16 @@ pub fn test_config(db_url: &str) -> Config {
     // (in CI, one 100-token request ran past a minute); one thread each
     // has no barriers and shares the cores.
     c.llm.threads = Some(1);
+    // Console sessions are sealed with a key of the test's own, never a
+    // file under data/.
+    c.web.session_key = Some(format!("{:032x}", rand::random::<u128>()));
     c
 }
 
 pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
-    pub auth: auth::Auth,
+    auth: Option<auth::Auth>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -96,7 +99,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let port = app.port();
-        let auth = app.auth.clone().expect("auth is mounted");
+        let auth = app.auth.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -111,6 +114,11 @@ impl TestApp {
             stop: Some(tx),
             task: Some(task),
         }
+    }
+
+    /// The auth service of this process.
+    pub fn auth(&self) -> &auth::Auth {
+        self.auth.as_ref().expect("auth is mounted")
     }
 
     /// Stop serving and wait until the server has closed.

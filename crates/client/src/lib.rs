@@ -1,0 +1,14 @@
+//! Typed clients of Scriptorium's APIs. One [`Client`] reaches the services
+//! either over HTTP (a base URL: a gateway or a service) or in-process (the
+//! services' own router, called without a socket); both go through the
+//! same requests and the same [`wire`] types, and both forward the end
+//! user's address and request id ([`Caller`]) so that throttling and the
+//! audit log see the real user.
+
+pub mod auth;
+mod error;
+pub mod llm;
+mod transport;
+
+pub use error::ClientError;
+pub use transport::{read_json, refusal, Caller, Client, Payload};

@@ -1,0 +1,11 @@
+//! The wire types of Scriptorium's APIs: every request, response, stream
+//! event and error document, defined once. The services serialize them, the
+//! typed client (`client` crate) deserializes them, so a renamed field is a
+//! compile error on both sides rather than a silent break.
+
+pub mod auth;
+pub mod llm;
+pub mod openapi;
+pub mod problem;
+
+pub use problem::{FieldError, ProblemDocument};
