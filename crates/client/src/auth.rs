@@ -6,7 +6,7 @@ use wire::auth::{
     ApiKey, CreatedApiKey, Credentials, NewApiKey, RefreshRequest, TokenResponse, User,
 };
 
-use crate::transport::Payload;
+use crate::transport::{no_content, read_json, Payload};
 use crate::{Caller, Client, ClientError};
 
 /// `client.auth()`.
@@ -19,9 +19,12 @@ impl Auth<'_> {
         credentials: &Credentials,
     ) -> Result<User, ClientError> {
         let body = Payload::json(credentials);
-        self.0
-            .json(caller, Method::POST, "/auth/register", None, body)
-            .await
+        read_json(
+            self.0
+                .send(caller, Method::POST, "/auth/register", None, body)
+                .await?,
+        )
+        .await
     }
 
     pub async fn login(
@@ -30,9 +33,12 @@ impl Auth<'_> {
         credentials: &Credentials,
     ) -> Result<TokenResponse, ClientError> {
         let body = Payload::json(credentials);
-        self.0
-            .json(caller, Method::POST, "/auth/login", None, body)
-            .await
+        read_json(
+            self.0
+                .send(caller, Method::POST, "/auth/login", None, body)
+                .await?,
+        )
+        .await
     }
 
     pub async fn refresh(
@@ -43,36 +49,48 @@ impl Auth<'_> {
         let body = Payload::json(&RefreshRequest {
             refresh_token: refresh_token.to_owned(),
         });
-        self.0
-            .json(caller, Method::POST, "/auth/refresh", None, body)
-            .await
+        read_json(
+            self.0
+                .send(caller, Method::POST, "/auth/refresh", None, body)
+                .await?,
+        )
+        .await
     }
 
     pub async fn logout(&self, caller: &Caller, refresh_token: &str) -> Result<(), ClientError> {
         let body = Payload::json(&RefreshRequest {
             refresh_token: refresh_token.to_owned(),
         });
-        self.0
-            .empty(caller, Method::POST, "/auth/logout", None, body)
-            .await
+        no_content(
+            self.0
+                .send(caller, Method::POST, "/auth/logout", None, body)
+                .await?,
+        )
+        .await
     }
 
     pub async fn me(&self, caller: &Caller, token: &str) -> Result<User, ClientError> {
-        self.0
-            .json(caller, Method::GET, "/auth/me", Some(token), Payload::Empty)
-            .await
+        read_json(
+            self.0
+                .send(caller, Method::GET, "/auth/me", Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
     }
 
     pub async fn api_keys(&self, caller: &Caller, token: &str) -> Result<Vec<ApiKey>, ClientError> {
-        self.0
-            .json(
-                caller,
-                Method::GET,
-                "/auth/api-keys",
-                Some(token),
-                Payload::Empty,
-            )
-            .await
+        read_json(
+            self.0
+                .send(
+                    caller,
+                    Method::GET,
+                    "/auth/api-keys",
+                    Some(token),
+                    Payload::Empty,
+                )
+                .await?,
+        )
+        .await
     }
 
     pub async fn create_api_key(
@@ -82,9 +100,12 @@ impl Auth<'_> {
         key: &NewApiKey,
     ) -> Result<CreatedApiKey, ClientError> {
         let body = Payload::json(key);
-        self.0
-            .json(caller, Method::POST, "/auth/api-keys", Some(token), body)
-            .await
+        read_json(
+            self.0
+                .send(caller, Method::POST, "/auth/api-keys", Some(token), body)
+                .await?,
+        )
+        .await
     }
 
     pub async fn revoke_api_key(
@@ -94,9 +115,12 @@ impl Auth<'_> {
         id: &str,
     ) -> Result<(), ClientError> {
         let path = format!("/auth/api-keys/{}", path_segment(id));
-        self.0
-            .empty(caller, Method::DELETE, &path, Some(token), Payload::Empty)
-            .await
+        no_content(
+            self.0
+                .send(caller, Method::DELETE, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
     }
 }
 

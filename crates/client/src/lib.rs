@@ -11,4 +11,4 @@ pub mod llm;
 mod transport;
 
 pub use error::ClientError;
-pub use transport::{read_json, refusal, Caller, Client, Payload};
+pub use transport::{no_content, read_json, refusal, Caller, Client, Payload};

@@ -22,19 +22,7 @@ impl Llm<'_> {
         token: &str,
         request: &ChatRequest,
     ) -> Result<ChatResponse, ClientError> {
-        let mut request = request.clone();
-        request.sampling.stream = false;
-        let res = self
-            .0
-            .send(
-                caller,
-                Method::POST,
-                "/v1/chat/completions",
-                Some(token),
-                Payload::json(&request),
-            )
-            .await?;
-        read_json(res).await
+        read_json(self.completion(caller, token, request, false).await?).await
     }
 
     /// An answer as it is written. A refusal before the first piece is an
@@ -45,22 +33,27 @@ impl Llm<'_> {
         token: &str,
         request: &ChatRequest,
     ) -> Result<ChatStream, ClientError> {
-        let mut request = request.clone();
-        request.sampling.stream = true;
-        let res = self
-            .0
-            .send(
-                caller,
-                Method::POST,
-                "/v1/chat/completions",
-                Some(token),
-                Payload::json(&request),
-            )
-            .await?;
+        let res = self.completion(caller, token, request, true).await?;
         if !res.status().is_success() {
             return Err(refusal(res).await);
         }
         Ok(ChatStream::new(res))
+    }
+
+    async fn completion(
+        &self,
+        caller: &Caller,
+        token: &str,
+        request: &ChatRequest,
+        stream: bool,
+    ) -> Result<Response<Body>, ClientError> {
+        let mut request = request.clone();
+        request.sampling.stream = stream;
+        let body = Payload::json(&request);
+        let path = "/v1/chat/completions";
+        self.0
+            .send(caller, Method::POST, path, Some(token), body)
+            .await
     }
 }
 

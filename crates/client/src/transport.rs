@@ -190,36 +190,6 @@ impl Client {
             }
         }
     }
-
-    /// A call whose answer is the JSON of `T`.
-    pub(crate) async fn json<T: DeserializeOwned>(
-        &self,
-        caller: &Caller,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        payload: Payload,
-    ) -> Result<T, ClientError> {
-        let res = self.send(caller, method, path, bearer, payload).await?;
-        read_json(res).await
-    }
-
-    /// A call whose answer has no body (204).
-    pub(crate) async fn empty(
-        &self,
-        caller: &Caller,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        payload: Payload,
-    ) -> Result<(), ClientError> {
-        let res = self.send(caller, method, path, bearer, payload).await?;
-        if res.status().is_success() {
-            Ok(())
-        } else {
-            Err(refusal(res).await)
-        }
-    }
 }
 
 async fn body_bytes(res: Response<Body>) -> Result<(StatusCode, Bytes), ClientError> {
@@ -240,6 +210,15 @@ pub async fn read_json<T: DeserializeOwned>(res: Response<Body>) -> Result<T, Cl
         status,
         detail: e.to_string(),
     })
+}
+
+/// An answer without a body (204), or the refusal it is.
+pub async fn no_content(res: Response<Body>) -> Result<(), ClientError> {
+    if res.status().is_success() {
+        Ok(())
+    } else {
+        Err(refusal(res).await)
+    }
 }
 
 /// A refusal, read as the problem document or OpenAI error it holds.

@@ -129,56 +129,50 @@ async fn chat(
     let model_id = st.llm.model_id.clone();
     let created = now();
     if settings.stream {
-        let chunk =
-            move |delta: Delta, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
-                to_json(&ChatChunk {
-                    id: id.clone(),
-                    object: "chat.completion.chunk".into(),
-                    created,
-                    model: model_id.clone(),
-                    choices: if empty {
-                        vec![]
-                    } else {
-                        vec![ChatChunkChoice {
-                            index: 0,
-                            delta,
-                            finish_reason: finish.map(Finish::reason),
-                            logprobs: None,
-                        }]
-                    },
-                    usage,
-                })
-            };
-        let first = chunk(
-            Delta {
-                role: Some("assistant".into()),
-                content: Some(String::new()),
-            },
-            None,
-            None,
-            false,
-        );
-        let include_usage = settings.include_usage;
-        let events = move |ev: Event| match ev {
-            Event::Text(t) => vec![chunk(
-                Delta {
-                    role: None,
-                    content: Some(t),
-                },
-                None,
-                None,
-                false,
-            )],
-            Event::Done { finish, usage } => {
-                let mut out = vec![chunk(Delta::default(), Some(finish), None, false)];
-                if include_usage {
-                    out.push(chunk(Delta::default(), None, Some(usage), true));
+        let chunk = move |piece: Piece| {
+            let (delta, finish, usage) = match piece {
+                Piece::Start => {
+                    let role = Some("assistant".into());
+                    let delta = Delta {
+                        role,
+                        content: Some(String::new()),
+                    };
+                    (Some(delta), None, None)
                 }
-                out
-            }
-            Event::Error(e) => vec![to_json(&LlmError::Engine(e).body())],
+                Piece::Text(t) => {
+                    let delta = Delta {
+                        role: None,
+                        content: Some(t),
+                    };
+                    (Some(delta), None, None)
+                }
+                Piece::Finish(f) => (Some(Delta::default()), Some(f.reason()), None),
+                // OpenAI's usage chunk has no choices.
+                Piece::Usage(u) => (None, None, Some(u)),
+            };
+            to_json(&ChatChunk {
+                id: id.clone(),
+                object: "chat.completion.chunk".into(),
+                created,
+                model: model_id.clone(),
+                choices: delta
+                    .map(|delta| ChatChunkChoice {
+                        index: 0,
+                        delta,
+                        finish_reason: finish,
+                        logprobs: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                usage,
+            })
         };
-        return Ok(sse(Some(first), rx, events));
+        return Ok(streamed(
+            rx,
+            settings.include_usage,
+            Some(Piece::Start),
+            chunk,
+        ));
     }
     let (text, finish, usage) = collect(rx).await?;
     Ok(Json(ChatResponse {
@@ -238,42 +232,38 @@ async fn completions(
     let id = format!("cmpl-{}", uuid::Uuid::new_v4().simple());
     let model_id = st.llm.model_id.clone();
     let created = now();
-    let chunk = move |text: String, finish: Option<Finish>, usage: Option<Usage>, empty: bool| {
+    let whole = move |text: Option<String>, finish: Option<Finish>, usage: Option<Usage>| {
         CompletionResponse {
             id: id.clone(),
             object: "text_completion".into(),
             created,
             model: model_id.clone(),
-            choices: if empty {
-                vec![]
-            } else {
-                vec![CompletionChoice {
+            choices: text
+                .map(|text| CompletionChoice {
                     index: 0,
                     text,
                     finish_reason: finish.map(Finish::reason),
                     logprobs: None,
-                }]
-            },
+                })
+                .into_iter()
+                .collect(),
             usage,
         }
     };
     if settings.stream {
-        let include_usage = settings.include_usage;
-        let events = move |ev: Event| match ev {
-            Event::Text(t) => vec![to_json(&chunk(t, None, None, false))],
-            Event::Done { finish, usage } => {
-                let mut out = vec![to_json(&chunk(String::new(), Some(finish), None, false))];
-                if include_usage {
-                    out.push(to_json(&chunk(String::new(), None, Some(usage), true)));
-                }
-                out
-            }
-            Event::Error(e) => vec![to_json(&LlmError::Engine(e).body())],
+        let chunk = move |piece: Piece| {
+            to_json(&match piece {
+                Piece::Start => whole(Some(String::new()), None, None),
+                Piece::Text(t) => whole(Some(t), None, None),
+                Piece::Finish(f) => whole(Some(String::new()), Some(f), None),
+                // OpenAI's usage chunk has no choices.
+                Piece::Usage(u) => whole(None, None, Some(u)),
+            })
         };
-        return Ok(sse(None, rx, events));
+        return Ok(streamed(rx, settings.include_usage, None, chunk));
     }
     let (text, finish, usage) = collect(rx).await?;
-    Ok(Json(chunk(text, Some(finish), Some(usage), false)).into_response())
+    Ok(Json(whole(Some(text), Some(finish), Some(usage))).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/tokenize", tag = "llm", security(("bearer" = [])),
@@ -352,20 +342,44 @@ async fn collect(mut rx: UnboundedReceiver<Event>) -> Result<(String, Finish, Us
     Err(LlmError::Engine("the engine dropped the request".into()))
 }
 
-/// A server-sent event stream: an optional first payload, one or more per
-/// engine event, then `[DONE]`. Dropping it (the client went away) drops
-/// the receiver, which frees the slot.
-fn sse(
-    first: Option<String>,
+/// What one chunk of a stream carries.
+enum Piece {
+    /// The opening chunk, before any text (chat: the assistant's role).
+    Start,
+    Text(String),
+    Finish(Finish),
+    /// With `stream_options.include_usage`, after the finish.
+    Usage(Usage),
+}
+
+/// The one streaming path of chat and text completions: the engine's
+/// events as server-sent events, each chunk written by `chunk` in its
+/// endpoint's shape: an optional opening chunk, the text, the finish (and
+/// the usage when asked), an error object if the generation fails midway,
+/// then `[DONE]`. Dropping the response (the client went away) drops the
+/// receiver, which frees the slot.
+fn streamed(
     rx: UnboundedReceiver<Event>,
-    events: impl FnMut(Event) -> Vec<String> + Send + 'static,
+    include_usage: bool,
+    opening: Option<Piece>,
+    chunk: impl Fn(Piece) -> String + Send + 'static,
 ) -> Response {
-    let body = UnboundedReceiverStream::new(rx).flat_map({
-        let mut events = events;
-        move |ev| stream::iter(events(ev))
+    let first = opening.map(&chunk);
+    let events = UnboundedReceiverStream::new(rx).flat_map(move |ev| {
+        stream::iter(match ev {
+            Event::Text(t) => vec![chunk(Piece::Text(t))],
+            Event::Done { finish, usage } => {
+                let mut out = vec![chunk(Piece::Finish(finish))];
+                if include_usage {
+                    out.push(chunk(Piece::Usage(usage)));
+                }
+                out
+            }
+            Event::Error(e) => vec![to_json(&LlmError::Engine(e).body())],
+        })
     });
     let all = stream::iter(first)
-        .chain(body)
+        .chain(events)
         .chain(stream::once(async { "[DONE]".to_string() }));
     Sse::new(payloads(all))
         .keep_alive(KeepAlive::default())
