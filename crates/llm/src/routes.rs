@@ -58,6 +58,13 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, LlmError> {
     })
 }
 
+/// The checks both completion endpoints make: the model asked for, and
+/// the sampling settings.
+fn settings(st: &LlmState, model: Option<&str>, sampling: &Sampling) -> Result<Settings, LlmError> {
+    st.llm.check_model(model)?;
+    Settings::from_request(sampling, st.llm.default_max_tokens, &st.llm.schema_limits)
+}
+
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -101,12 +108,7 @@ async fn chat(
     body: Bytes,
 ) -> Result<Response, LlmError> {
     let req: ChatRequest = parse(&body)?;
-    st.llm.check_model(req.model.as_deref())?;
-    let settings = Settings::from_request(
-        &req.sampling,
-        st.llm.default_max_tokens,
-        &st.llm.schema_limits,
-    )?;
+    let settings = settings(&st, req.model.as_deref(), &req.sampling)?;
     let messages = template_messages(&req.messages)?;
     if let Backend::Upstream(up) = &st.llm.backend {
         return up.post("chat/completions", &body, settings.stream).await;
@@ -208,12 +210,7 @@ async fn completions(
     body: Bytes,
 ) -> Result<Response, LlmError> {
     let req: CompletionRequest = parse(&body)?;
-    st.llm.check_model(req.model.as_deref())?;
-    let settings = Settings::from_request(
-        &req.sampling,
-        st.llm.default_max_tokens,
-        &st.llm.schema_limits,
-    )?;
+    let settings = settings(&st, req.model.as_deref(), &req.sampling)?;
     let prompt = match req.prompt {
         Prompt::One(p) => p,
         Prompt::Many(mut v) if v.len() == 1 => v.remove(0),

@@ -13,10 +13,12 @@ use serde_json::{json, Value};
 use wire::llm::{ChatMessage, ChatRequest, Sampling};
 
 use crate::conversation::ChatTurn;
-use crate::extract::{Checked, CsrfToken, Member, Visitor};
+use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::pages::{redirect, render, CsrfForm};
 use crate::WebState;
+
+csrf_field!(Message);
 
 /// Longest message accepted from the form, in characters.
 const MAX_MESSAGE_CHARS: usize = 8_000;
@@ -46,12 +48,6 @@ pub(crate) struct Message {
     message: String,
     #[serde(default)]
     pub(crate) csrf: String,
-}
-
-impl CsrfToken for Message {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 impl Message {

@@ -188,6 +188,18 @@ pub(crate) trait CsrfToken {
     fn csrf(&self) -> &str;
 }
 
+/// `CsrfToken` for forms whose token is their `csrf` field.
+macro_rules! csrf_field {
+    ($($form:ty),+ $(,)?) => {
+        $(impl $crate::extract::CsrfToken for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        })+
+    };
+}
+pub(crate) use csrf_field;
+
 /// A posted form whose CSRF token is the session's.
 pub(crate) struct Checked<F>(pub(crate) F);
 

@@ -18,10 +18,12 @@ use client::Payload;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::extract::{Checked, CsrfToken, Member, Visitor};
+use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::pages::{redirect, refused, render};
 use crate::WebState;
+
+csrf_field!(Question);
 
 /// Largest upload the page takes (the OCR service's default limit, plus
 /// the form's other fields).
@@ -412,12 +414,6 @@ pub(crate) struct Question {
     question: String,
     #[serde(default)]
     csrf: String,
-}
-
-impl CsrfToken for Question {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 /// Put the document's text into the conversation with a question (a

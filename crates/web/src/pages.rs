@@ -13,11 +13,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wire::auth::Credentials;
 
-use crate::extract::{Checked, CsrfToken, Member, Visitor};
+use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::next::local_path;
 use crate::session::SignedIn;
 use crate::WebState;
+
+csrf_field!(LoginForm, RegisterForm, CsrfForm);
 
 pub fn router(state: WebState) -> Router {
     Router::new()
@@ -197,12 +199,6 @@ struct LoginForm {
     next: Option<String>,
 }
 
-impl CsrfToken for LoginForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
 async fn login(
     State(state): State<WebState>,
     caller: Caller,
@@ -274,12 +270,6 @@ struct RegisterForm {
     password: String,
     #[serde(default)]
     csrf: String,
-}
-
-impl CsrfToken for RegisterForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 async fn register(
@@ -367,12 +357,6 @@ async fn logout_page(State(state): State<WebState>, v: Visitor) -> Response {
 pub(crate) struct CsrfForm {
     #[serde(default)]
     pub(crate) csrf: String,
-}
-
-impl CsrfToken for CsrfForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 async fn logout(

@@ -11,10 +11,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use wire::auth::NewApiKey;
 
-use crate::extract::{Checked, CsrfToken, Member};
+use crate::extract::{csrf_field, Checked, Member};
 use crate::i18n;
 use crate::pages::{redirect, render, CsrfForm};
 use crate::WebState;
+
+csrf_field!(NewKey);
 
 fn day(unix: i64) -> String {
     // YYYY-MM-DD from Unix seconds (proleptic Gregorian, UTC).
@@ -75,12 +77,6 @@ pub(crate) struct NewKey {
     days: String,
     #[serde(default)]
     csrf: String,
-}
-
-impl CsrfToken for NewKey {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
 }
 
 pub(crate) async fn create(
