@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::i18n::Lang;
 use crate::pages::{redirect, refused};
-use crate::session::{same_token, Session, SessionSlot, SignedIn};
+use crate::session::{cookie_value, same_token, Session, SessionSlot, SignedIn};
 use crate::WebState;
 
 /// The visitor: their session (if any), their language, and the slot the
@@ -27,17 +27,11 @@ pub(crate) struct Visitor {
 }
 
 fn lang(headers: &HeaderMap) -> Lang {
-    let cookie = headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == "lang")
-        .and_then(|(_, v)| Lang::parse(v));
-    cookie.unwrap_or_else(|| {
-        Lang::negotiate(headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
-    })
+    cookie_value(headers, "lang")
+        .and_then(Lang::parse)
+        .unwrap_or_else(|| {
+            Lang::negotiate(headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+        })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Visitor {
