@@ -1,7 +1,8 @@
 //! The auth service's settings (`[auth]` in `scriptorium.toml`,
 //! `SCRIPTORIUM_AUTH__*` in the environment; `DATABASE_URL` also works).
 
-use secrecy::{ExposeSecret, SecretString};
+use kit::database::{DatabaseAddress, DatabaseUrlError};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,39 +76,14 @@ impl AuthConfig {
     /// `database_name` put in, so that the URL in a ConfigMap holds no
     /// credential. Only PostgreSQL URLs take them.
     pub fn connection_url(&self) -> Result<SecretString, DatabaseUrlError> {
-        let parts = [
-            self.database_user.is_some(),
-            self.database_password.is_some(),
-            self.database_name.is_some(),
-        ];
-        if !parts.contains(&true) {
-            return Ok(self.database_url.clone().into());
+        DatabaseAddress {
+            url: &self.database_url,
+            user: self.database_user.as_deref(),
+            password: self.database_password.as_ref(),
+            name: self.database_name.as_deref(),
         }
-        let mut url = url::Url::parse(&self.database_url).map_err(|_| DatabaseUrlError::Invalid)?;
-        if !matches!(url.scheme(), "postgres" | "postgresql") {
-            return Err(DatabaseUrlError::CredentialsNeedPostgres);
-        }
-        if let Some(user) = &self.database_user {
-            url.set_username(user)
-                .map_err(|_| DatabaseUrlError::Invalid)?;
-        }
-        if let Some(password) = &self.database_password {
-            url.set_password(Some(password.expose_secret()))
-                .map_err(|_| DatabaseUrlError::Invalid)?;
-        }
-        if let Some(name) = &self.database_name {
-            url.set_path(name);
-        }
-        Ok(url.to_string().into())
+        .connection_url()
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum DatabaseUrlError {
-    #[error("auth.database_url is not a valid URL")]
-    Invalid,
-    #[error("auth.database_user/password/name apply to PostgreSQL URLs only")]
-    CredentialsNeedPostgres,
 }
 
 /// Brute-force and abuse limits.
@@ -144,53 +120,5 @@ impl Default for ThrottleConfig {
             register_per_ip: 20,
             register_window_secs: 3600,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn postgres() -> AuthConfig {
-        AuthConfig {
-            database_url: "postgres://postgres:5432/app?sslmode=disable".into(),
-            ..AuthConfig::default()
-        }
-    }
-
-    #[test]
-    fn url_is_kept_without_overrides() {
-        let url = postgres().connection_url().unwrap();
-        assert_eq!(
-            url.expose_secret(),
-            "postgres://postgres:5432/app?sslmode=disable"
-        );
-    }
-
-    #[test]
-    fn credentials_are_put_into_the_url_escaped() {
-        let config = AuthConfig {
-            database_user: Some("scriptorium".into()),
-            database_password: Some("p@ss/word:1".to_string().into()),
-            database_name: Some("accounts".into()),
-            ..postgres()
-        };
-        let url = config.connection_url().unwrap();
-        assert_eq!(
-            url.expose_secret(),
-            "postgres://scriptorium:p%40ss%2Fword%3A1@postgres:5432/accounts?sslmode=disable"
-        );
-    }
-
-    #[test]
-    fn sqlite_refuses_credentials() {
-        let config = AuthConfig {
-            database_password: Some("x".to_string().into()),
-            ..AuthConfig::default()
-        };
-        assert!(matches!(
-            config.connection_url(),
-            Err(DatabaseUrlError::CredentialsNeedPostgres)
-        ));
     }
 }

@@ -1,13 +1,14 @@
 //! Shared plumbing for every Scriptorium service.
 //!
 //! Each module holds one concern: configuration loading, telemetry, RFC 9457
-//! problem responses, health checks, Prometheus metrics, the HTTP server and
+//! problem responses, a service's own database, health checks, Prometheus metrics, the HTTP server and
 //! its middleware stack, the process-wide core budget, the client address
 //! behind trusted proxies, and bearer-token verification.
 
 pub mod client_ip;
 pub mod config;
 pub mod cores;
+pub mod database;
 pub mod fair;
 pub mod health;
 pub mod metrics;

@@ -50,6 +50,7 @@ pub struct JobView {
     /// When the job and its result will be forgotten (set once finished).
     pub expires_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<wire::ocr::Document>)]
     pub result: Option<Document>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<JobError>,

@@ -38,7 +38,7 @@ pub fn tsv(doc: &Document) -> String {
             if fields.len() < 12 {
                 continue;
             }
-            let n = page.page.to_string();
+            let n = page.page.page.to_string();
             fields[1] = &n;
             out.push_str(&fields.join("\t"));
             out.push('\n');

@@ -46,22 +46,8 @@ pub fn router(state: OcrState) -> Router {
         .with_state(state)
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
-pub struct OcrParams {
-    /// Tesseract languages joined with `+` (default `fra+eng`).
-    pub languages: Option<String>,
-    /// Page segmentation mode (1, 3-13).
-    pub psm: Option<i32>,
-    /// Resolution for images that do not state one (default 300).
-    pub dpi: Option<u32>,
-    /// `json` (default), `text`, `hocr` or `tsv`.
-    pub format: Option<String>,
-    /// PDFs: `auto` (text layer where present, else OCR), `force` or `text-only`.
-    pub mode: Option<String>,
-    /// `auto` (default): detect a page turned by 90, 180 or 270 degrees and
-    /// turn it back; `none`: take pages as they are.
-    pub orientation: Option<String>,
-}
+/// The options of a request, as query parameters or multipart fields.
+pub type OcrParams = wire::ocr::OcrOptions;
 
 #[derive(Serialize, ToSchema)]
 pub struct Languages {
@@ -107,10 +93,20 @@ async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, Ocr
     Ok(buf.freeze())
 }
 
-/// Read the document from the multipart field `file` (other fields may carry
-/// options) or from the raw body.
-async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Result<Bytes, OcrError> {
-    let limit = state.ocr.config().max_upload_bytes;
+/// An uploaded document.
+pub struct Upload {
+    pub bytes: Bytes,
+    /// The multipart part's file name, when it has one.
+    pub file_name: Option<String>,
+}
+
+/// Read the document, at most `limit` bytes, from the multipart field
+/// `file` (other fields may carry options) or from the raw body.
+pub async fn upload(
+    req: Request,
+    limit: usize,
+    params: &mut OcrParams,
+) -> Result<Upload, OcrError> {
     let is_multipart = req
         .headers()
         .get(CONTENT_TYPE)
@@ -121,7 +117,10 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
     let slack = if is_multipart { 64 * 1024 } else { 0 };
     let raw = read_limited(body, limit + slack).await?;
     if !is_multipart {
-        return Ok(raw);
+        return Ok(Upload {
+            bytes: raw,
+            file_name: None,
+        });
     }
     let req = Request::from_parts(parts, axum::body::Body::from(raw));
     let mut multipart = <Multipart as axum::extract::FromRequest<()>>::from_request(req, &())
@@ -129,10 +128,14 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
         .map_err(|e| OcrError::Upload(e.body_text()))?;
     let part_error = |e: axum::extract::multipart::MultipartError| OcrError::Upload(e.body_text());
     let mut file: Option<Bytes> = None;
+    let mut file_name = None;
     while let Some(field) = multipart.next_field().await.map_err(part_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
-            "file" => file = Some(field.bytes().await.map_err(part_error)?),
+            "file" => {
+                file_name = field.file_name().map(str::to_owned);
+                file = Some(field.bytes().await.map_err(part_error)?);
+            }
             "languages" | "psm" | "dpi" | "format" | "mode" | "orientation" => {
                 let value = field.text().await.map_err(part_error)?;
                 let bad = || OcrError::Option(format!("{name} '{value}'"));
@@ -152,7 +155,10 @@ async fn upload(req: Request, state: &OcrState, params: &mut OcrParams) -> Resul
     if file.len() > limit {
         return Err(OcrError::UploadTooLarge(limit));
     }
-    Ok(file)
+    Ok(Upload {
+        bytes: file,
+        file_name,
+    })
 }
 
 /// The uploaded document and the validated options of a request.
@@ -161,22 +167,15 @@ async fn document(
     state: &OcrState,
     params: &mut OcrParams,
 ) -> Result<(Bytes, Options), OcrError> {
-    let bytes = upload(req, state, params).await?;
-    let opts = state.ocr.options(
-        params.languages.as_deref(),
-        params.psm,
-        params.dpi,
-        params.format.as_deref(),
-        params.mode.as_deref(),
-        params.orientation.as_deref(),
-    )?;
-    Ok((bytes, opts))
+    let upload = upload(req, state.ocr.config().max_upload_bytes, params).await?;
+    let opts = state.ocr.options(params)?;
+    Ok((upload.bytes, opts))
 }
 
 #[utoipa::path(post, path = "/v1/ocr", tag = "ocr", security(("bearer" = [])), params(OcrParams),
     request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
                  content_type = "application/octet-stream"),
-    responses((status = 200, body = Document),
+    responses((status = 200, body = wire::ocr::Document),
               (status = 413, description = "over a size, pixel or page limit"),
               (status = 415, description = "not a supported file type"),
               (status = 422, description = "corrupt file or invalid option"),
@@ -198,7 +197,7 @@ async fn recognize(
 const OUTPUT_POLICY: &str = "default-src 'none'; sandbox";
 
 /// A document in the requested output format.
-fn rendered(doc: &Document, format: OutputFormat) -> Response {
+pub fn rendered(doc: &Document, format: OutputFormat) -> Response {
     let mut res = match format {
         OutputFormat::Json => Json(doc).into_response(),
         OutputFormat::Text => (
@@ -313,7 +312,7 @@ pub struct ResultParams {
 
 #[utoipa::path(get, path = "/v1/ocr/jobs/{id}/result", tag = "ocr", security(("bearer" = [])),
     params(ResultParams),
-    responses((status = 200, body = Document, description = "the finished job's document, in `format`"),
+    responses((status = 200, body = wire::ocr::Document, description = "the finished job's document, in `format`"),
               (status = 404, description = "unknown, expired, not yours or not finished"),
               (status = 422, description = "unknown format")))]
 async fn job_result(
@@ -335,8 +334,8 @@ async fn job_result(
 #[derive(OpenApi)]
 #[openapi(
     paths(recognize, languages, create_job, get_job, job_result),
-    components(schemas(Document, Languages, JobView, JobStatus, JobError, crate::service::PageResult, crate::tsv::Block,
-                       crate::tsv::Line, crate::tsv::Word)),
+    components(schemas(wire::ocr::Document, Languages, JobView, JobStatus, JobError, wire::ocr::Page,
+                       wire::ocr::PageSource, wire::ocr::Block, wire::ocr::Line, wire::ocr::Word)),
     modifiers(&BearerAuth),
     tags((name = "ocr", description = "Images to text with word boxes and confidences")),
 )]

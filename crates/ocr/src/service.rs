@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::budget::DecodeBudget;
 use crate::config::OcrConfig;
@@ -16,7 +15,7 @@ use crate::engine::{EngineError, EnginePool, OrientationCheck, PageJob, Recogniz
 use crate::error::OcrError;
 use crate::jobs::{Jobs, Progress};
 use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
-use crate::tsv::{self, Block};
+use crate::tsv;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,36 +54,44 @@ pub struct Options {
     pub format: OutputFormat,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// One page as recognized, with Tesseract's own hOCR (when asked for) and
+/// TSV beside the typed page.
+#[derive(Debug, Clone)]
 pub struct PageResult {
-    /// 1-based.
-    pub page: usize,
-    pub width: u32,
-    pub height: u32,
-    pub text: String,
-    pub mean_confidence: i32,
-    pub seconds: f64,
-    /// Clockwise rotation (0, 90, 180, 270) detected and undone; `width`,
-    /// `height` and boxes refer to the page after it was turned back.
-    pub rotation: u32,
-    /// `ocr`, or `text-layer` for a PDF page whose own text was used.
-    pub source: &'static str,
-    /// Set when this page could not be read; the other pages still are.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub blocks: Vec<Block>,
-    #[serde(skip)]
+    pub page: wire::ocr::Page,
     pub hocr: Option<String>,
-    #[serde(skip)]
     pub tsv: String,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+impl Serialize for PageResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.page.serialize(s)
+    }
+}
+
+/// A recognized document; serialized as `wire::ocr::Document`.
+#[derive(Debug, Clone, Serialize)]
 pub struct Document {
     pub languages: String,
     /// All pages' text, separated by form feeds.
     pub text: String,
     pub pages: Vec<PageResult>,
+}
+
+impl Document {
+    /// The document of these pages, their text joined by form feeds.
+    pub fn of_pages(languages: String, pages: Vec<PageResult>) -> Self {
+        let text = pages
+            .iter()
+            .map(|p| p.page.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\u{c}");
+        Self {
+            languages,
+            text,
+            pages,
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -95,6 +102,7 @@ pub struct Ocr {
     budget: DecodeBudget,
     jobs: Jobs,
     installed: Vec<String>,
+    recognized: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Where a document's pages come from, each decoded or rendered only when
@@ -230,11 +238,22 @@ impl Ocr {
             budget,
             jobs,
             installed,
+            recognized: Arc::default(),
         }
     }
 
     pub fn config(&self) -> &OcrConfig {
         &self.config
+    }
+
+    /// Engine threads.
+    pub fn workers(&self) -> usize {
+        self.pool.workers()
+    }
+
+    /// Pages this instance's engines have recognized.
+    pub fn pages_recognized(&self) -> u64 {
+        self.recognized.load(Ordering::Relaxed)
     }
 
     pub fn jobs(&self) -> &Jobs {
@@ -257,15 +276,12 @@ impl Ocr {
     }
 
     /// Validate request options against what is installed.
-    pub fn options(
-        &self,
-        languages: Option<&str>,
-        psm: Option<i32>,
-        dpi: Option<u32>,
-        format: Option<&str>,
-        mode: Option<&str>,
-        orientation: Option<&str>,
-    ) -> Result<Options, OcrError> {
+    pub fn options(&self, given: &wire::ocr::OcrOptions) -> Result<Options, OcrError> {
+        let languages = given.languages.as_deref();
+        let (psm, dpi) = (given.psm, given.dpi);
+        let format = given.format.as_deref();
+        let mode = given.mode.as_deref();
+        let orientation = given.orientation.as_deref();
         let mode = mode.unwrap_or("auto").parse().map_err(OcrError::Option)?;
         let orientation = match orientation {
             None => self.config.detect_orientation,
@@ -337,7 +353,11 @@ impl Ocr {
         let mut page = page;
         loop {
             match self.pool.submit(owner, page, job.clone()) {
-                Ok(answer) => return Ok(answer.await.map_err(|_| EngineError::Stopped)??),
+                Ok(answer) => {
+                    let recognized = answer.await.map_err(|_| EngineError::Stopped)??;
+                    self.recognized.fetch_add(1, Ordering::Relaxed);
+                    return Ok(recognized);
+                }
                 Err((EngineError::QueueFull | EngineError::UserQueueFull(_), back)) if wait => {
                     page = back;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -356,6 +376,25 @@ impl Ocr {
         opts: &Options,
     ) -> Result<Document, OcrError> {
         self.run_with(owner, bytes, opts, None).await
+    }
+
+    /// Open a document: a PDF through PDFium, else every image page's
+    /// header read (count, sizes); nothing is decoded yet.
+    async fn open(&self, bytes: bytes::Bytes, opts: &Options) -> Result<Pages, OcrError> {
+        let limits = self.limits();
+        if Format::sniff(&bytes) == Some(Format::Pdf) {
+            let doc = self.pdf.open(bytes, opts.dpi, opts.mode, limits).await?;
+            Ok(Pages::Pdf {
+                doc,
+                mode: opts.mode,
+            })
+        } else {
+            let header = bytes.clone();
+            let pages = tokio::task::spawn_blocking(move || decode::probe(&header, &limits))
+                .await
+                .map_err(|e| OcrError::Upload(e.to_string()))??;
+            Ok(Pages::Images { bytes, pages })
+        }
     }
 
     /// Decode and recognize every page of `owner`'s document. A document
@@ -378,119 +417,132 @@ impl Ocr {
         opts: &Options,
         progress: Option<Arc<Progress>>,
     ) -> Result<Document, OcrError> {
-        let limits = self.limits();
         let wait = progress.is_some();
         // An interactive request is refused before anything is decoded
         // when its pages could not be queued.
         if !wait {
             self.pool.room_for(owner)?;
         }
-        let source = if Format::sniff(&bytes) == Some(Format::Pdf) {
-            let doc = self.pdf.open(bytes, opts.dpi, opts.mode, limits).await?;
-            Pages::Pdf {
-                doc,
-                mode: opts.mode,
-            }
-        } else {
-            let header = bytes.clone();
-            let pages = tokio::task::spawn_blocking(move || decode::probe(&header, &limits))
-                .await
-                .map_err(|e| OcrError::Upload(e.to_string()))??;
-            Pages::Images { bytes, pages }
-        };
+        let source = self.open(bytes, opts).await?;
         if let Some(p) = &progress {
             p.total.store(source.len(), Ordering::SeqCst);
         }
-        let hocr = opts.format == OutputFormat::Hocr;
         let progress = &progress;
         let source = &source;
-        let budget_wait =
-            (!wait).then(|| std::time::Duration::from_millis(self.config.decode_wait_ms));
-        let jobs = (0..source.len()).map(|i| {
-            let job = PageJob {
-                languages: opts.languages.clone(),
-                psm: opts.psm,
-                dpi: opts.dpi,
-                hocr,
-                page_number: i as i32,
-                orientation: opts.orientation.then_some(OrientationCheck {
-                    trust_reading: self.config.orientation_trust_confidence,
-                    min_confidence: self.config.orientation_min_confidence,
-                }),
-                time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
-                rescale: self.config.rescale_large_text,
-            };
-            async move {
-                let mut result = PageResult {
-                    page: i + 1,
-                    width: 0,
-                    height: 0,
-                    text: String::new(),
-                    mean_confidence: 0,
-                    seconds: 0.0,
-                    rotation: 0,
-                    source: "ocr",
-                    error: None,
-                    blocks: Vec::new(),
-                    hocr: None,
-                    tsv: String::new(),
-                };
-                if !wait {
-                    self.pool.room_for(owner)?;
-                }
-                // Held until this page has been recognized and dropped.
-                let mut reservation = self.budget.reserve(source.need(i), budget_wait).await?;
-                let input = source.page(i, limits).await?;
-                match input {
-                    PdfPage::Text {
-                        width,
-                        height,
-                        text,
-                    } => {
-                        result.width = width;
-                        result.height = height;
-                        result.text = text;
-                        result.mean_confidence = 100;
-                        result.source = "text-layer";
-                    }
-                    PdfPage::Failed { error } => result.error = Some(error),
-                    PdfPage::Refused(e) => return Err(e.into()),
-                    PdfPage::Image(page) => {
-                        reservation.shrink_to(page.gray.len() as u64);
-                        result.width = page.width;
-                        result.height = page.height;
-                        let r: Recognized = self.recognize(owner, page, job, wait).await?;
-                        result.blocks = tsv::parse(&r.tsv);
-                        result.text = r.text;
-                        result.mean_confidence = r.mean_confidence;
-                        result.seconds = r.seconds;
-                        result.rotation = r.rotation;
-                        result.width = r.width;
-                        result.height = r.height;
-                        result.hocr = r.hocr;
-                        result.tsv = r.tsv;
-                    }
-                }
-                drop(reservation);
-                if let Some(p) = progress {
-                    p.done.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok::<_, OcrError>(result)
+        let pages = (0..source.len()).map(|i| async move {
+            let page = self.read_page(owner, source, i, opts, wait).await?;
+            if let Some(p) = progress {
+                p.done.fetch_add(1, Ordering::SeqCst);
             }
+            Ok::<_, OcrError>(page)
         });
-        let pages: Vec<PageResult> = futures_util::stream::iter(jobs)
+        let pages: Vec<PageResult> = futures_util::stream::iter(pages)
             .buffered(self.pool.workers())
             .try_collect()
             .await?;
-        let text = pages
-            .iter()
-            .map(|p| p.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\u{c}");
-        Ok(Document {
+        Ok(Document::of_pages(opts.languages.clone(), pages))
+    }
+
+    /// Read page `index` (0-based) of `owner`'s document alone, waiting for
+    /// room in the queue, and say how many pages the document has: the
+    /// library hands OCR one page at a time.
+    #[tracing::instrument(skip_all, name = "ocr_page", fields(bytes = bytes.len(), page = index + 1))]
+    pub async fn run_page(
+        &self,
+        owner: &str,
+        bytes: bytes::Bytes,
+        opts: &Options,
+        index: usize,
+    ) -> Result<(PageResult, usize), OcrError> {
+        let source = self.open(bytes, opts).await?;
+        let total = source.len();
+        if index >= total {
+            return Err(OcrError::Option(format!(
+                "page {} of a document of {total}",
+                index + 1
+            )));
+        }
+        let page = self.read_page(owner, &source, index, opts, true).await?;
+        Ok((page, total))
+    }
+
+    /// How many pages a document has, by its headers alone.
+    pub async fn count_pages(
+        &self,
+        bytes: bytes::Bytes,
+        opts: &Options,
+    ) -> Result<usize, OcrError> {
+        Ok(self.open(bytes, opts).await?.len())
+    }
+
+    /// Decode or render page `i` under the decode budget, recognize it and
+    /// drop it. `wait`: wait for room in a full queue rather than fail.
+    async fn read_page(
+        &self,
+        owner: &str,
+        source: &Pages,
+        i: usize,
+        opts: &Options,
+        wait: bool,
+    ) -> Result<PageResult, OcrError> {
+        let job = PageJob {
             languages: opts.languages.clone(),
-            text,
-            pages,
-        })
+            psm: opts.psm,
+            dpi: opts.dpi,
+            hocr: opts.format == OutputFormat::Hocr,
+            page_number: i as i32,
+            orientation: opts.orientation.then_some(OrientationCheck {
+                trust_reading: self.config.orientation_trust_confidence,
+                min_confidence: self.config.orientation_min_confidence,
+            }),
+            time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
+            rescale: self.config.rescale_large_text,
+        };
+        let budget_wait =
+            (!wait).then(|| std::time::Duration::from_millis(self.config.decode_wait_ms));
+        let mut result = PageResult {
+            page: wire::ocr::Page::blank(i + 1),
+            hocr: None,
+            tsv: String::new(),
+        };
+        if !wait {
+            self.pool.room_for(owner)?;
+        }
+        // Held until this page has been recognized and dropped.
+        let mut reservation = self.budget.reserve(source.need(i), budget_wait).await?;
+        let input = source.page(i, self.limits()).await?;
+        let page = &mut result.page;
+        match input {
+            PdfPage::Text {
+                width,
+                height,
+                text,
+            } => {
+                page.width = width;
+                page.height = height;
+                page.text = text;
+                page.mean_confidence = 100;
+                page.source = wire::ocr::PageSource::TextLayer;
+            }
+            PdfPage::Failed { error } => page.error = Some(error),
+            PdfPage::Refused(e) => return Err(e.into()),
+            PdfPage::Image(image) => {
+                reservation.shrink_to(image.gray.len() as u64);
+                page.width = image.width;
+                page.height = image.height;
+                let r: Recognized = self.recognize(owner, image, job, wait).await?;
+                page.blocks = tsv::parse(&r.tsv);
+                page.text = r.text;
+                page.mean_confidence = r.mean_confidence;
+                page.seconds = r.seconds;
+                page.rotation = r.rotation;
+                page.width = r.width;
+                page.height = r.height;
+                result.hocr = r.hocr;
+                result.tsv = r.tsv;
+            }
+        }
+        drop(reservation);
+        Ok(result)
     }
 }

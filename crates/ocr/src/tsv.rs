@@ -1,35 +1,7 @@
 //! Tesseract's TSV output turned into pages, blocks, lines and words with
 //! bounding boxes and confidences.
 
-use serde::Serialize;
-use utoipa::ToSchema;
-
-/// `[left, top, right, bottom]` in page pixels.
-pub type BBox = [u32; 4];
-
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Word {
-    pub text: String,
-    #[schema(value_type = Vec<u32>, min_items = 4, max_items = 4)]
-    pub bbox: BBox,
-    /// 0 to 100.
-    pub confidence: f32,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Line {
-    pub text: String,
-    #[schema(value_type = Vec<u32>, min_items = 4, max_items = 4)]
-    pub bbox: BBox,
-    pub words: Vec<Word>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq)]
-pub struct Block {
-    #[schema(value_type = Vec<u32>, min_items = 4, max_items = 4)]
-    pub bbox: BBox,
-    pub lines: Vec<Line>,
-}
+pub use wire::ocr::{BBox, Block, Line, Word};
 
 fn bbox(f: &[&str]) -> Option<BBox> {
     let n: Vec<u32> = f[6..10]

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::configuration::Config;
 use crate::startup::Application;
-use crate::targets::Targets;
+use crate::targets::{Service, Targets};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,8 +35,11 @@ pub enum Command {
         #[arg(long)]
         bind: Option<SocketAddr>,
     },
-    /// Apply database migrations and exit.
-    Migrate,
+    /// Apply the database migrations of the targets' services and exit.
+    Migrate {
+        #[arg(long, default_value = "all")]
+        target: Targets,
+    },
     /// Manage accounts.
     Users {
         #[command(subcommand)]
@@ -96,9 +99,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             app.run_until(kit::server::shutdown_signal()).await?;
             kit::telemetry::flush();
         }
-        Command::Migrate => {
-            auth::Auth::open(config.auth, 1).await?;
-            println!("migrations applied");
+        Command::Migrate { target } => {
+            if target.contains(Service::Auth) {
+                auth::Auth::open(config.auth, 1).await?;
+                println!("auth: migrations applied");
+            }
+            if target.contains(Service::Documents) {
+                documents::store::migrate(&config.documents).await?;
+                println!("documents: migrations applied");
+            }
         }
         Command::Users { command } => {
             let auth = auth::Auth::open(config.auth, 1).await?;

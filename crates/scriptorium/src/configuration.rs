@@ -14,6 +14,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub llm: llm::LlmConfig,
     pub ocr: ocr::OcrConfig,
+    pub documents: documents::DocumentsConfig,
     pub web: web::WebConfig,
     pub tokens: TokensConfig,
 }

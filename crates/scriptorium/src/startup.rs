@@ -23,6 +23,11 @@ pub struct Application {
     grace: Duration,
     /// The auth service, when this process runs it (for the CLI and tests).
     pub auth: Option<auth::Auth>,
+    /// The OCR service, when this process runs it (for tests).
+    pub ocr: Option<ocr::Ocr>,
+    /// The document library, when this process runs it (for tests).
+    pub library: Option<documents::Library>,
+    workers: Option<documents::Workers>,
 }
 
 impl Application {
@@ -97,23 +102,57 @@ impl Application {
             });
         }
 
+        let mut ocr_service = None;
         if targets.contains(Service::Ocr) {
             let ocr = ocr::Ocr::start(config.ocr.clone(), ocr_cores);
             router = router.merge(ocr::router(ocr::OcrState {
                 ocr: ocr.clone(),
                 verifier: verifier.clone(),
             }));
+            let check = ocr.clone();
             readiness.add("ocr", move || {
-                let ocr = ocr.clone();
-                async move { ocr.ready() }
+                let check = check.clone();
+                async move { check.ready() }
             });
+            ocr_service = Some(ocr);
+        }
+
+        let (mut library, mut workers) = (None, None);
+        if targets.contains(Service::Documents) {
+            let ocr = ocr_service.clone().context(
+                "the documents target reads pages with the OCR engines of its own process: \
+                 run it with the ocr target (--target ocr,documents)",
+            )?;
+            let reader = Arc::new(documents::reader::LocalOcr(ocr.clone()));
+            let lib = documents::Library::open(config.documents.clone(), reader)
+                .await
+                .context("starting the documents service")?;
+            router = router.merge(documents::router(documents::DocumentsState {
+                library: lib.clone(),
+                verifier: verifier.clone(),
+            }));
+            let check = lib.clone();
+            readiness.add("documents", move || {
+                let check = check.clone();
+                async move { check.ready().await }
+            });
+            // One document per OCR engine keeps every engine busy, each
+            // document one page at a time.
+            let count = config.documents.workers.unwrap_or(ocr.workers());
+            workers = Some(documents::Workers::start(&lib, count));
+            library = Some(lib);
         }
 
         if targets.contains(Service::Web) {
             // The console is a client of the APIs like any other: over HTTP
             // at `web.api_url` (a gateway), or through the router of the
             // services of this process, without a socket.
-            let apis = [Service::Auth, Service::Llm, Service::Ocr];
+            let apis = [
+                Service::Auth,
+                Service::Llm,
+                Service::Ocr,
+                Service::Documents,
+            ];
             let client = match &config.web.api_url {
                 Some(url) => client::Client::http(url, api_client()?),
                 // The same middleware as a request from outside: request
@@ -157,6 +196,9 @@ impl Application {
             router,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             auth: auth_service,
+            ocr: ocr_service,
+            library,
+            workers,
         })
     }
 
@@ -169,7 +211,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        kit::server::serve(self.listener, self.router, self.grace, shutdown).await
+        let served = kit::server::serve(self.listener, self.router, self.grace, shutdown).await;
+        // Workers store the page they are reading and hand their documents
+        // back to the queue.
+        if let Some(workers) = self.workers {
+            workers.stop().await;
+        }
+        served
     }
 }
 
@@ -188,6 +236,9 @@ pub fn openapi_document(targets: &Targets) -> utoipa::openapi::OpenApi {
     }
     if targets.contains(Service::Ocr) {
         doc.merge(ocr::ApiDoc::openapi());
+    }
+    if targets.contains(Service::Documents) {
+        doc.merge(documents::ApiDoc::openapi());
     }
     if targets.contains(Service::Llm) {
         doc.merge(llm::ApiDoc::openapi());

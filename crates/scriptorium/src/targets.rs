@@ -11,17 +11,25 @@ pub enum Service {
     Auth,
     Llm,
     Ocr,
+    Documents,
     Web,
 }
 
 impl Service {
-    pub const ALL: &'static [Service] = &[Service::Auth, Service::Llm, Service::Ocr, Service::Web];
+    pub const ALL: &'static [Service] = &[
+        Service::Auth,
+        Service::Llm,
+        Service::Ocr,
+        Service::Documents,
+        Service::Web,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Service::Auth => "auth",
             Service::Llm => "llm",
             Service::Ocr => "ocr",
+            Service::Documents => "documents",
             Service::Web => "web",
         }
     }
@@ -47,12 +55,12 @@ impl Targets {
     }
 
     /// Whether this process answers `/auth/introspect`: it runs auth while a
-    /// service that checks API keys (llm, ocr) runs elsewhere and asks over
-    /// HTTP. With all of them here (`all`) they ask in-process, and the
-    /// route, which answers anyone, is not mounted.
+    /// service that checks API keys (llm, ocr, documents) runs elsewhere and
+    /// asks over HTTP. With all of them here (`all`) they ask in-process,
+    /// and the route, which answers anyone, is not mounted.
     pub fn serves_introspection(&self) -> bool {
-        self.contains(Service::Auth)
-            && !(self.contains(Service::Llm) && self.contains(Service::Ocr))
+        let checkers = [Service::Llm, Service::Ocr, Service::Documents];
+        self.contains(Service::Auth) && !checkers.iter().all(|s| self.contains(*s))
     }
 }
 
@@ -107,7 +115,11 @@ mod tests {
     #[test]
     fn introspection_is_served_only_to_services_elsewhere() {
         assert!(!Targets::all().serves_introspection());
-        assert!(!"auth,llm,ocr"
+        assert!(!"auth,llm,ocr,documents"
+            .parse::<Targets>()
+            .unwrap()
+            .serves_introspection());
+        assert!("auth,llm,ocr"
             .parse::<Targets>()
             .unwrap()
             .serves_introspection());

@@ -468,9 +468,7 @@ async fn health_metrics_jwks_and_openapi(db: Db) {
 /// `scriptorium users disable` as another process runs it: a second auth
 /// service on the same database, so the server's user cache is not told.
 async fn disable_elsewhere(db: &TestDb, username: &str) {
-    let other = auth::Auth::open(common::test_config(&db.url).auth, 1)
-        .await
-        .unwrap();
+    let other = auth::Auth::open(db.config().auth, 1).await.unwrap();
     assert!(other.disable_user(username).await.unwrap());
 }
 
@@ -615,9 +613,7 @@ async fn older_accounts_get_their_skeleton_at_start_up(db: Db) {
     .execute(app.auth().store().pool())
     .await
     .unwrap();
-    auth::Auth::open(common::test_config(&db.url).auth, 1)
-        .await
-        .unwrap();
+    auth::Auth::open(db.config().auth, 1).await.unwrap();
     let r = app.register("zoe", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::CONFLICT, "zoe looks like zo\u{EB}");
     app.stop().await;

@@ -239,7 +239,7 @@ const MODEL: &str = concat!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documents_and_the_streamed_assistant_in_a_real_browser() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
     config.web.chat_max_tokens = 32;

@@ -26,7 +26,7 @@ async fn two_processes_migrate_one_postgres_database_at_once() {
     let url = common::postgres::fresh_database().await;
     let spawn = || {
         tokio::process::Command::new(env!("CARGO_BIN_EXE_scriptorium"))
-            .arg("migrate")
+            .args(["migrate", "--target", "auth"])
             .env("SCRIPTORIUM_AUTH__DATABASE_URL", &url)
             .env("SCRIPTORIUM_SERVER__LOG_FORMAT", "pretty")
             .output()

@@ -30,7 +30,7 @@ struct Llm {
 
 async fn llm_app(tweak: impl FnOnce(&mut Config)) -> Llm {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     let model_id = format!("smollm2-{}", uuid::Uuid::new_v4().simple());
     config.llm.model = MODEL.into();
     config.llm.model_id = Some(model_id.clone());
@@ -772,7 +772,7 @@ async fn bad_requests_get_openai_errors() {
 #[tokio::test]
 async fn a_missing_model_keeps_the_service_unready() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = "/nonexistent/model.gguf".into();
     let app = TestApp::start_targets(config, &"auth,llm".parse().unwrap()).await;
     let t = app.signed_up("scribe").await;
@@ -816,7 +816,7 @@ async fn the_upstream_backend_round_trips_through_a_second_instance() {
     let secret = key["secret"].as_str().unwrap().to_owned();
 
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.backend = llm::config::BackendKind::Openai;
     config.llm.upstream.base_url = Some(upstream.app.url("/v1"));
     config.llm.upstream.api_key = Some(secret.into());
@@ -891,7 +891,7 @@ async fn the_upstream_backend_round_trips_through_a_second_instance() {
 #[tokio::test]
 async fn the_llm_target_documents_every_route_it_serves() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = "/nonexistent/model.gguf".into();
     config.tokens.auth_url = Some("http://127.0.0.1:9".into());
     let app = TestApp::start_targets(config, &"llm".parse().unwrap()).await;

@@ -168,7 +168,7 @@ async fn remote_verifier_uses_jwks_and_introspection_over_http() {
     let created: Value = app.create_api_key(access, "remote").await;
     let secret = created["secret"].as_str().unwrap();
 
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.tokens.auth_url = Some(app.addr.clone());
     let verifier = scriptorium::startup::remote_verifier(&config).unwrap();
     let p = verifier
@@ -225,7 +225,7 @@ async fn a_wrong_audience_is_explained_without_internals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn introspection_is_not_served_in_all_mode() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = "/nonexistent/model.gguf".into();
     let app = TestApp::start_targets(config, &scriptorium::targets::Targets::all()).await;
     let t = app.signed_up("pavel").await;

@@ -431,7 +431,7 @@ const MODEL: &str = concat!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 1024;
     config.web.chat_max_tokens = 24;
@@ -500,7 +500,7 @@ async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_assistant_page_says_so_when_the_model_is_missing() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = "/nonexistent/model.gguf".into();
     let app = TestApp::start_targets(config, &"auth,llm,web".parse().unwrap()).await;
     let c = signed_in(&app, "grace", "/chat").await;
@@ -677,7 +677,7 @@ async fn events(r: reqwest::Response) -> (Vec<String>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_about_a_document_and_stream_the_answers() {
     let db = TestDb::new(Db::Sqlite).await;
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
     config.web.chat_max_tokens = 24;
@@ -768,7 +768,7 @@ async fn ask_about_a_document_and_stream_the_answers() {
 /// A console on its own (`--target web`), calling the APIs of `apis` over
 /// HTTP, with the session key `key`.
 async fn console_for(apis: &TestApp, db: &TestDb, key: &str) -> TestApp {
-    let mut config = common::test_config(&db.url);
+    let mut config = db.config();
     config.web.api_url = Some(apis.addr.clone());
     config.tokens.auth_url = Some(apis.addr.clone());
     config.web.session_key = Some(key.to_owned());

@@ -4,7 +4,9 @@
 //! compile error on both sides rather than a silent break.
 
 pub mod auth;
+pub mod documents;
 pub mod llm;
+pub mod ocr;
 pub mod openapi;
 pub mod problem;
 

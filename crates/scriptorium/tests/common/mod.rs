@@ -21,28 +21,47 @@ pub enum Db {
     Postgres,
 }
 
-/// A database for one test; the SQLite folder lives as long as this value.
+/// A database for one test, and the library's own database and blob
+/// folder beside it; the folder lives as long as this value.
 pub struct TestDb {
     pub url: String,
-    _dir: Option<tempfile::TempDir>,
+    pub documents_url: String,
+    pub dir: tempfile::TempDir,
 }
 
 impl TestDb {
     pub async fn new(db: Db) -> Self {
-        match db {
-            Db::Sqlite => {
-                let dir = tempfile::tempdir().expect("temp dir");
-                let url = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
-                Self {
-                    url,
-                    _dir: Some(dir),
-                }
-            }
-            Db::Postgres => Self {
-                url: postgres::fresh_database().await,
-                _dir: None,
-            },
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (url, documents_url) = match db {
+            Db::Sqlite => (
+                format!("sqlite://{}/auth.db?mode=rwc", dir.path().display()),
+                format!("sqlite://{}/documents.db?mode=rwc", dir.path().display()),
+            ),
+            // Each service has a database of its own.
+            Db::Postgres => (
+                postgres::fresh_database().await,
+                postgres::fresh_database().await,
+            ),
+        };
+        Self {
+            url,
+            documents_url,
+            dir,
         }
+    }
+
+    /// The blob folder of the library.
+    pub fn blobs(&self) -> std::path::PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// A test configuration on these databases and this blob folder.
+    pub fn config(&self) -> Config {
+        let mut c = test_config(&self.url);
+        c.documents.database_url = self.documents_url.clone();
+        c.documents.max_connections = 5;
+        c.documents.blobs.path = self.blobs().display().to_string();
+        c
     }
 }
 
@@ -72,6 +91,8 @@ pub struct TestApp {
     pub addr: String,
     pub client: reqwest::Client,
     auth: Option<auth::Auth>,
+    pub ocr: Option<ocr::Ocr>,
+    pub library: Option<documents::Library>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -82,7 +103,7 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut config = test_config(&db.url);
+        let mut config = db.config();
         tweak(&mut config);
         Self::start(config).await
     }
@@ -100,6 +121,8 @@ impl TestApp {
             .expect("application builds");
         let port = app.port();
         let auth = app.auth.clone();
+        let ocr = app.ocr.clone();
+        let library = app.library.clone();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(app.run_until(async move {
             let _ = rx.await;
@@ -111,6 +134,8 @@ impl TestApp {
                 .build()
                 .unwrap(),
             auth,
+            ocr,
+            library,
             stop: Some(tx),
             task: Some(task),
         }

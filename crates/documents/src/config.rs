@@ -1,0 +1,116 @@
+//! The library's settings (`[documents]` in `scriptorium.toml`,
+//! `SCRIPTORIUM_DOCUMENTS__*` in the environment, `*_FILE` for secrets).
+
+use kit::database::{DatabaseAddress, DatabaseUrlError};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DocumentsConfig {
+    /// `sqlite://data/documents.db?mode=rwc` (default) or `postgres://...`.
+    pub database_url: String,
+    /// PostgreSQL user, replacing the URL's (`..._DATABASE_USER_FILE`).
+    pub database_user: Option<String>,
+    /// PostgreSQL password, replacing the URL's (`..._DATABASE_PASSWORD_FILE`).
+    #[serde(skip_serializing)]
+    pub database_password: Option<SecretString>,
+    /// PostgreSQL database name, replacing the URL's.
+    pub database_name: Option<String>,
+    pub max_connections: u32,
+    pub blobs: BlobConfig,
+    /// Documents read at once by this process, each one page at a time
+    /// (default: one per OCR engine).
+    pub workers: Option<usize>,
+    /// How long a claim on a document holds without renewal.
+    pub lease_secs: u64,
+    /// Claims of one document before it is `failed`.
+    pub max_attempts: u32,
+    /// First wait before a retry; each further one doubles it.
+    pub retry_base_secs: u64,
+    pub retry_max_secs: u64,
+    /// How often an idle worker looks for work that another replica queued.
+    pub poll_ms: u64,
+    /// Largest upload (the same limit as `/v1/ocr` by default).
+    pub max_upload_bytes: usize,
+    /// Per user: bytes of originals stored.
+    pub quota_bytes: u64,
+    /// Per user: documents stored.
+    pub quota_documents: u64,
+}
+
+impl Default for DocumentsConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://data/documents.db?mode=rwc".into(),
+            database_user: None,
+            database_password: None,
+            database_name: None,
+            max_connections: 8,
+            blobs: BlobConfig::default(),
+            workers: None,
+            lease_secs: 30,
+            max_attempts: 5,
+            retry_base_secs: 2,
+            retry_max_secs: 300,
+            poll_ms: 1000,
+            max_upload_bytes: 64 * 1024 * 1024,
+            quota_bytes: 2 * 1024 * 1024 * 1024,
+            quota_documents: 10_000,
+        }
+    }
+}
+
+impl DocumentsConfig {
+    /// `database_url` with the Secret's credentials put in.
+    pub fn connection_url(&self) -> Result<SecretString, DatabaseUrlError> {
+        DatabaseAddress {
+            url: &self.database_url,
+            user: self.database_user.as_deref(),
+            password: self.database_password.as_ref(),
+            name: self.database_name.as_deref(),
+        }
+        .connection_url()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    /// A directory of this machine.
+    Local,
+    /// An S3-compatible object store.
+    S3,
+}
+
+/// Where originals and derived files are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BlobConfig {
+    pub kind: BlobKind,
+    /// `local`: the directory (created if missing).
+    pub path: String,
+    /// `s3`: the bucket, which must exist.
+    pub bucket: String,
+    /// `s3`: the endpoint, e.g. `http://127.0.0.1:8333`; unset for AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    #[serde(skip_serializing)]
+    pub access_key_id: Option<SecretString>,
+    #[serde(skip_serializing)]
+    pub secret_access_key: Option<SecretString>,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            kind: BlobKind::Local,
+            path: "data/blobs".into(),
+            bucket: "scriptorium".into(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! What the library's routes answer when they cannot do what was asked.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kit::Problem;
+
+use crate::blob::BlobError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentsError {
+    /// The upload, as `/v1/ocr` would refuse it.
+    #[error("{}", .0.title)]
+    Refused(Problem),
+    #[error("no such document")]
+    NotFound,
+    #[error("page {0} has not been read")]
+    NoPage(i64),
+    #[error("the document is {status}: {done} of {total} pages read")]
+    NotReady {
+        status: &'static str,
+        done: i64,
+        total: i64,
+    },
+    #[error("invalid cursor")]
+    BadCursor,
+    #[error("limit {0} (expected 1 to 100)")]
+    BadLimit(u32),
+    #[error("storing {size} bytes would bring yours to {total} of {limit}")]
+    QuotaBytes { size: u64, total: u64, limit: u64 },
+    #[error("you have {stored} documents, the most one may keep")]
+    QuotaDocuments { stored: u64 },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+impl From<DocumentsError> for Problem {
+    fn from(e: DocumentsError) -> Self {
+        match e {
+            DocumentsError::Refused(problem) => problem,
+            DocumentsError::NotFound => Problem::not_found().detail("no such document"),
+            e @ DocumentsError::NoPage(_) => Problem::not_found().detail(e.to_string()),
+            e @ DocumentsError::NotReady { .. } => {
+                Problem::new(StatusCode::CONFLICT, "not-ready", "Not processed yet")
+                    .detail(e.to_string())
+            }
+            e @ (DocumentsError::BadCursor | DocumentsError::BadLimit(_)) => {
+                Problem::bad_request(e.to_string())
+            }
+            ref e @ DocumentsError::QuotaBytes { limit, .. } => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "quota-bytes",
+                "Storage quota exceeded",
+            )
+            .detail(e.to_string())
+            .limit(limit),
+            ref e @ DocumentsError::QuotaDocuments { stored } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota-documents",
+                "Document quota exceeded",
+            )
+            .detail(e.to_string())
+            .limit(stored),
+            DocumentsError::Database(e) => {
+                tracing::error!(error = %e, "documents database");
+                Problem::unavailable("the library's database is unavailable", 5)
+            }
+            DocumentsError::Blob(e) => {
+                tracing::error!(error = %e, "blob store");
+                Problem::unavailable("the library's blob store is unavailable", 5)
+            }
+        }
+    }
+}
+
+impl IntoResponse for DocumentsError {
+    fn into_response(self) -> Response {
+        Problem::from(self).into_response()
+    }
+}

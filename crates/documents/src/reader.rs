@@ -1,0 +1,106 @@
+//! The one boundary between the library and OCR: the library hands OCR a
+//! document's bytes and a page number, one page at a time. In one process
+//! OCR is called in-process; split, it would be its HTTP API. OCR keeps no
+//! state of its own, so its replicas scale on CPU alone.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use kit::Problem;
+use wire::ocr::OcrOptions;
+
+/// An upload, checked as `/v1/ocr` checks one.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub pages: usize,
+    /// The languages it will be read in, validated.
+    pub languages: String,
+}
+
+/// One page, as recognized.
+#[derive(Debug, Clone)]
+pub struct ReadPage {
+    pub page: wire::ocr::Page,
+    pub hocr: Option<String>,
+    pub tsv: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReadError {
+    /// The document cannot be read, and trying again will not change that.
+    #[error("{0}")]
+    Permanent(String),
+    /// OCR is busy or failed for a reason of its own: try again later.
+    #[error("{0}")]
+    Transient(String),
+}
+
+#[async_trait]
+pub trait PageReader: Send + Sync + 'static {
+    /// Check an upload (format, limits, options) and count its pages; the
+    /// refusal is the answer to give the uploader.
+    async fn open(&self, bytes: Bytes, options: &OcrOptions) -> Result<Opened, Problem>;
+
+    /// Recognize page `index` (0-based) of `owner`'s document.
+    async fn read(
+        &self,
+        owner: &str,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+    ) -> Result<ReadPage, ReadError>;
+}
+
+/// OCR in this process.
+pub struct LocalOcr(pub ocr::Ocr);
+
+/// Every output kept: the library serves hOCR and TSV later.
+fn full(options: &OcrOptions) -> OcrOptions {
+    OcrOptions {
+        format: Some("hocr".into()),
+        ..options.clone()
+    }
+}
+
+#[async_trait]
+impl PageReader for LocalOcr {
+    async fn open(&self, bytes: Bytes, options: &OcrOptions) -> Result<Opened, Problem> {
+        let options = self.0.options(&full(options))?;
+        let pages = self.0.count_pages(bytes, &options).await?;
+        Ok(Opened {
+            pages,
+            languages: options.languages,
+        })
+    }
+
+    async fn read(
+        &self,
+        owner: &str,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+    ) -> Result<ReadPage, ReadError> {
+        let refused = |e: ocr::error::OcrError| {
+            let problem = Problem::from(e);
+            let reason = problem
+                .detail
+                .clone()
+                .unwrap_or_else(|| problem.title.to_owned());
+            if problem.status.is_client_error() && problem.status.as_u16() != 429 {
+                ReadError::Permanent(reason)
+            } else {
+                ReadError::Transient(reason)
+            }
+        };
+        let options = self.0.options(&full(options)).map_err(refused)?;
+        let (result, _) = self
+            .0
+            .run_page(owner, bytes, &options, index)
+            .await
+            .map_err(refused)?;
+        Ok(ReadPage {
+            page: result.page,
+            hocr: result.hocr,
+            tsv: result.tsv,
+        })
+    }
+}

@@ -1,0 +1,289 @@
+//! `/v1/documents`: upload, list, read, download and delete.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, Path, Request, State};
+use axum::http::header::{
+    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use kit::problem::Query;
+use kit::token::{Principal, TokenVerifier};
+use ocr::service::{Document as OcrDocument, OutputFormat, PageResult};
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi};
+use wire::documents::{Document, DocumentList, DocumentStatus, ListQuery};
+use wire::ocr::OcrOptions;
+use wire::openapi::BearerAuth;
+
+use crate::error::DocumentsError;
+use crate::library::{Library, Upload};
+use crate::store::PageRow;
+
+#[derive(Clone)]
+pub struct DocumentsState {
+    pub library: Library,
+    pub verifier: Arc<TokenVerifier>,
+}
+
+impl FromRef<DocumentsState> for Arc<TokenVerifier> {
+    fn from_ref(s: &DocumentsState) -> Self {
+        s.verifier.clone()
+    }
+}
+
+pub fn router(state: DocumentsState) -> Router {
+    // Multipart framing and option fields get a little room.
+    let limit = state.library.config().max_upload_bytes + 64 * 1024;
+    Router::new()
+        .route("/v1/documents", get(list).post(upload))
+        .route("/v1/documents/{id}", get(show).delete(remove))
+        .route("/v1/documents/{id}/original", get(original))
+        .route("/v1/documents/{id}/text", get(text))
+        .route("/v1/documents/{id}/hocr", get(hocr))
+        .route("/v1/documents/{id}/tsv", get(tsv))
+        .route("/v1/documents/{id}/json", get(json))
+        .route("/v1/documents/{id}/pages/{number}", get(page))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The name to list the document under (default: the multipart file's
+    /// name).
+    pub name: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/documents", tag = "documents", security(("bearer" = [])),
+    params(OcrOptions, UploadQuery),
+    request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
+                 content_type = "application/octet-stream"),
+    responses((status = 202, body = Document, description = "stored and queued; see Location"),
+              (status = 413, description = "over a size, pixel or page limit, or the storage quota"),
+              (status = 415, description = "not a supported file type"),
+              (status = 422, description = "corrupt file or invalid option"),
+              (status = 429, description = "the document quota")))]
+async fn upload(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Query(mut options): Query<OcrOptions>,
+    Query(query): Query<UploadQuery>,
+    req: Request,
+) -> Result<Response, DocumentsError> {
+    let limit = s.library.config().max_upload_bytes;
+    let file = ocr::routes::upload(req, limit, &mut options)
+        .await
+        .map_err(|e| DocumentsError::Refused(e.into()))?;
+    let upload = Upload {
+        bytes: file.bytes,
+        name: query.name.or(file.file_name),
+        options,
+    };
+    let row = s.library.upload(&who.user_id, upload).await?;
+    tracing::info!(user = %who.user_id, document = %row.id, pages = ?row.pages_total, "document stored");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, format!("/v1/documents/{}", row.id))],
+        Json(row.wire()),
+    )
+        .into_response())
+}
+
+#[utoipa::path(get, path = "/v1/documents", tag = "documents", security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = DocumentList), (status = 400, description = "bad cursor or limit")))]
+async fn list(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<DocumentList>, DocumentsError> {
+    Ok(Json(s.library.list(&who.user_id, &query).await?))
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = Document), (status = 404, description = "unknown or not yours")))]
+async fn show(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Document>, DocumentsError> {
+    Ok(Json(s.library.get(&who.user_id, &id).await?.wire()))
+}
+
+#[utoipa::path(delete, path = "/v1/documents/{id}", tag = "documents", security(("bearer" = [])),
+    responses((status = 204, description = "the document, its results and its files are gone"),
+              (status = 404, description = "unknown or not yours")))]
+async fn remove(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, DocumentsError> {
+    s.library.delete(&who.user_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The Content-Security-Policy of every download: a browser that opens
+/// one runs no script of it and loads nothing.
+const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
+
+/// The media type of an original, from its first bytes.
+fn media_type(bytes: &[u8]) -> &'static str {
+    use ocr::decode::Format;
+    match Format::sniff(bytes) {
+        Some(Format::Pdf) => "application/pdf",
+        Some(Format::Png) => "image/png",
+        Some(Format::Jpeg) => "image/jpeg",
+        Some(Format::Tiff) => "image/tiff",
+        Some(Format::Webp) => "image/webp",
+        Some(Format::Bmp) => "image/bmp",
+        Some(Format::Gif) => "image/gif",
+        _ => "application/octet-stream",
+    }
+}
+
+/// `attachment; filename="..."` with the name made safe for the header
+/// (ASCII, no quotes) and the real one as RFC 8187 `filename*`.
+fn attachment(name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/original", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, description = "the uploaded file, as it was", content_type = "application/octet-stream"),
+              (status = 404, description = "unknown or not yours")))]
+async fn original(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    let (row, bytes) = s.library.original(&who.user_id, &id).await?;
+    let mut res = ([(CONTENT_TYPE, media_type(&bytes))], bytes).into_response();
+    let h = res.headers_mut();
+    h.insert(CONTENT_DISPOSITION, attachment(&row.name));
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOWNLOAD_POLICY),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    Ok(res)
+}
+
+/// A stored page as OCR gave it.
+fn page_result(row: PageRow) -> PageResult {
+    let page = serde_json::from_str(&row.result).unwrap_or_else(|e| {
+        let mut page = wire::ocr::Page::blank(row.number as usize);
+        page.error = Some(format!("the stored result cannot be read: {e}"));
+        page
+    });
+    PageResult {
+        page,
+        hocr: row.hocr,
+        tsv: row.tsv,
+    }
+}
+
+async fn results(
+    s: &DocumentsState,
+    who: &Principal,
+    id: &str,
+    format: OutputFormat,
+) -> Result<Response, DocumentsError> {
+    let (row, pages) = s.library.results(&who.user_id, id).await?;
+    let pages = pages.into_iter().map(page_result).collect();
+    let doc = OcrDocument::of_pages(row.languages, pages);
+    Ok(ocr::routes::rendered(&doc, format))
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/text", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, description = "every page's text, separated by form feeds", content_type = "text/plain"),
+              (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
+async fn text(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    results(&s, &who, &id, OutputFormat::Text).await
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/hocr", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, description = "one XHTML hOCR document of every page", content_type = "application/xhtml+xml"),
+              (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
+async fn hocr(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    results(&s, &who, &id, OutputFormat::Hocr).await
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/tsv", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, description = "Tesseract's TSV of every page", content_type = "text/tab-separated-values"),
+              (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
+async fn tsv(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    results(&s, &who, &id, OutputFormat::Tsv).await
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/json", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = wire::ocr::Document, description = "pages, blocks, lines and words with boxes"),
+              (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
+async fn json(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    results(&s, &who, &id, OutputFormat::Json).await
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/pages/{number}", tag = "documents", security(("bearer" = [])),
+    params(("id" = String, Path), ("number" = i64, Path, description = "1-based")),
+    responses((status = 200, body = wire::ocr::Page),
+              (status = 404, description = "unknown, not yours, or the page not read yet")))]
+async fn page(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path((id, number)): Path<(String, String)>,
+) -> Result<Json<wire::ocr::Page>, DocumentsError> {
+    let number: i64 = number.parse().map_err(|_| DocumentsError::NoPage(0))?;
+    let row = s.library.page(&who.user_id, &id, number).await?;
+    Ok(Json(page_result(row).page))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(upload, list, show, remove, original, text, hocr, tsv, json, page),
+    components(schemas(Document, DocumentList, DocumentStatus, wire::ocr::Document, wire::ocr::Page)),
+    modifiers(&BearerAuth),
+    tags((name = "documents", description = "The library: documents kept, read once, found again")),
+)]
+pub struct ApiDoc;

@@ -1,0 +1,241 @@
+//! Workers: each claims a document with a lease, reads it one page at a
+//! time (renewing the lease while a page is read), stores each page as it
+//! finishes, and settles the document. A document left half-done by a
+//! stopped or crashed process is taken again at its next page, by this
+//! replica or another, once its lease runs out.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use wire::ocr::OcrOptions;
+
+use crate::library::Library;
+use crate::reader::ReadError;
+use crate::store::{now_ms, Claim, PageRow, Settle};
+
+/// The workers of this process.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Start `count` workers and the queue gauges' sampler.
+    pub fn start(library: &Library, count: usize) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let process = uuid::Uuid::new_v4().simple().to_string();
+        let mut tasks: Vec<JoinHandle<()>> = (0..count.max(1))
+            .map(|n| {
+                let worker = Worker {
+                    library: library.clone(),
+                    holder: format!("{process}-{n}"),
+                    stop: stopped.clone(),
+                };
+                tokio::spawn(worker.run())
+            })
+            .collect();
+        tasks.push(tokio::spawn(sample_queue(library.clone(), stopped)));
+        Self { stop, tasks }
+    }
+
+    /// Stop claiming; a worker finishes and stores the page it is reading,
+    /// then hands its document back to the queue without counting the
+    /// attempt.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+struct Worker {
+    library: Library,
+    holder: String,
+    stop: watch::Receiver<bool>,
+}
+
+/// What became of a claimed document.
+enum Outcome {
+    Done,
+    Failed(String, &'static str),
+    Retry(String),
+    /// The process is stopping.
+    Released,
+    /// The lease is gone (deleted, or taken after running out).
+    Lost,
+}
+
+impl Worker {
+    fn lease_ms(&self) -> i64 {
+        (self.library.config.lease_secs.max(1) * 1000) as i64
+    }
+
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    async fn run(mut self) {
+        let poll = Duration::from_millis(self.library.config.poll_ms.max(10));
+        while !self.stopping() {
+            let until = now_ms() + self.lease_ms();
+            match self.library.store.claim(&self.holder, until).await {
+                Ok(Some(claim)) => self.process(claim).await,
+                Ok(None) => {
+                    let queued = self.library.queued.clone();
+                    tokio::select! {
+                        _ = queued.notified() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = self.stop.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming a document");
+                    tokio::time::sleep(poll).await;
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(skip_all, name = "document_process", fields(document = %claim.id, attempt = claim.attempts))]
+    async fn process(&mut self, claim: Claim) {
+        let outcome = self.read(&claim).await;
+        let settle = match &outcome {
+            Outcome::Done => Settle::Done,
+            Outcome::Failed(reason, label) => {
+                metrics::counter!("documents_failures_total", "reason" => *label).increment(1);
+                tracing::warn!(reason, "document failed");
+                Settle::Failed(reason)
+            }
+            Outcome::Retry(reason) => {
+                metrics::counter!("documents_retries_total").increment(1);
+                let config = &self.library.config;
+                let exponent = (claim.attempts.max(1) - 1).min(20) as u32;
+                let wait = config
+                    .retry_base_secs
+                    .saturating_mul(1 << exponent)
+                    .min(config.retry_max_secs);
+                tracing::info!(reason, wait, "document retried later");
+                Settle::Retry {
+                    reason,
+                    not_before: now_ms() + (wait * 1000) as i64,
+                }
+            }
+            Outcome::Released => Settle::Release,
+            Outcome::Lost => return,
+        };
+        match self
+            .library
+            .store
+            .settle(&claim.id, &self.holder, settle)
+            .await
+        {
+            Ok(true) => {
+                if matches!(outcome, Outcome::Done) {
+                    metrics::counter!("documents_done_total").increment(1);
+                }
+            }
+            Ok(false) => tracing::info!("lease lost before settling"),
+            Err(e) => tracing::warn!(error = %e, "settling a document; its lease will run out"),
+        }
+    }
+
+    async fn read(&mut self, claim: &Claim) -> Outcome {
+        let library = self.library.clone();
+        let max = i64::from(library.config.max_attempts.max(1));
+        if claim.attempts > max {
+            let last = claim
+                .error
+                .as_deref()
+                .unwrap_or("the reader stopped each time");
+            return Outcome::Failed(format!("gave up after {max} attempts: {last}"), "attempts");
+        }
+        let Ok(options) = serde_json::from_str::<OcrOptions>(&claim.options) else {
+            return Outcome::Failed("its stored options cannot be read".into(), "options");
+        };
+        let bytes = match library.blobs.original_of(&claim.id).await {
+            Ok(bytes) => bytes,
+            Err(crate::blob::BlobError::Store(object_store::Error::NotFound { .. })) => {
+                return Outcome::Lost;
+            }
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let total = claim.pages_total.unwrap_or(0);
+        let first = match library.store.next_page(&claim.id).await {
+            Ok(n) => n,
+            Err(e) => return Outcome::Retry(e.to_string()),
+        };
+        let renew_every = Duration::from_millis((self.lease_ms() / 3).max(100) as u64);
+        for number in first..=total {
+            if self.stopping() {
+                return Outcome::Released;
+            }
+            let started = std::time::Instant::now();
+            let read =
+                library
+                    .reader
+                    .read(&claim.owner, bytes.clone(), &options, (number - 1) as usize);
+            tokio::pin!(read);
+            let mut renew = tokio::time::interval(renew_every);
+            renew.tick().await;
+            let result = loop {
+                tokio::select! {
+                    result = &mut read => break result,
+                    _ = renew.tick() => {
+                        let until = now_ms() + self.lease_ms();
+                        match library.store.renew(&claim.id, &self.holder, until).await {
+                            Ok(true) => {}
+                            Ok(false) => return Outcome::Lost,
+                            Err(e) => tracing::warn!(error = %e, "renewing a lease"),
+                        }
+                    }
+                }
+            };
+            let page = match result {
+                Ok(page) => page,
+                Err(ReadError::Permanent(reason)) => return Outcome::Failed(reason, "unreadable"),
+                Err(ReadError::Transient(reason)) => return Outcome::Retry(reason),
+            };
+            let row = PageRow {
+                number,
+                result: serde_json::to_string(&page.page).unwrap_or_default(),
+                hocr: page.hocr,
+                tsv: page.tsv,
+            };
+            let until = now_ms() + self.lease_ms();
+            match library
+                .store
+                .store_page(&claim.id, &self.holder, &row, until)
+                .await
+            {
+                Ok(true) => {
+                    metrics::counter!("documents_pages_total").increment(1);
+                    metrics::histogram!("documents_page_seconds")
+                        .record(started.elapsed().as_secs_f64());
+                }
+                Ok(false) => return Outcome::Lost,
+                Err(e) => return Outcome::Retry(e.to_string()),
+            }
+        }
+        Outcome::Done
+    }
+}
+
+/// Queue depth and the age of the oldest waiting document, as gauges.
+async fn sample_queue(library: Library, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(5);
+    while !*stop.borrow() {
+        match library.store.queue_depth().await {
+            Ok((depth, oldest_ms)) => {
+                metrics::gauge!("documents_queue_depth").set(depth as f64);
+                metrics::gauge!("documents_oldest_queued_seconds").set(oldest_ms as f64 / 1000.0);
+            }
+            Err(e) => tracing::debug!(error = %e, "sampling the queue"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! The document library end to end: real Tesseract, SQLite and PostgreSQL,
+//! a local blob folder; documents survive a restart and are private.
+
+mod common;
+
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+
+use common::{Db, TestApp, TestDb};
+use image::GrayImage;
+use reqwest::multipart::{Form, Part};
+use reqwest::StatusCode;
+use scriptorium::configuration::Config;
+use serde_json::Value;
+use wire::documents::{Document, DocumentList, DocumentStatus};
+
+fn targets() -> scriptorium::targets::Targets {
+    "auth,ocr,documents".parse().unwrap()
+}
+
+/// Page `n`'s lines: a few mixed English and French sentences.
+fn lines(n: usize) -> Vec<String> {
+    fixtures::sentences(n, 3, 6)
+}
+
+fn page(n: usize) -> GrayImage {
+    let lines = lines(n);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    fixtures::render(&refs, 40.0)
+}
+
+/// A multi-page TIFF of pages `1..=count`.
+fn tiff(count: usize) -> Vec<u8> {
+    use tiff::encoder::{colortype, TiffEncoder};
+    let mut out = Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new(&mut out).unwrap();
+    for n in 1..=count {
+        let img = page(n);
+        enc.write_image::<colortype::Gray8>(img.width(), img.height(), img.as_raw())
+            .unwrap();
+    }
+    out.into_inner()
+}
+
+struct Library {
+    app: TestApp,
+    token: String,
+    db: TestDb,
+}
+
+/// The library on `db`, ready.
+async fn serve(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = db.config();
+    tweak(&mut config);
+    let app = TestApp::start_targets(config, &targets()).await;
+    let ready = app.wait_ready().await;
+    assert_eq!(ready["checks"]["documents"], "ok", "{ready}");
+    app
+}
+
+/// The library on a new `db`, and a user of it.
+async fn start(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Library {
+    let app = serve(&db, tweak).await;
+    let t = app.signed_up("reader").await;
+    Library {
+        token: t["access_token"].as_str().unwrap().to_owned(),
+        app,
+        db,
+    }
+}
+
+impl Library {
+    async fn upload_as(&self, token: &str, bytes: Vec<u8>, name: &str) -> reqwest::Response {
+        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
+        self.app
+            .client
+            .post(self.app.url("/v1/documents?languages=eng%2Bfra"))
+            .bearer_auth(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn upload(&self, bytes: Vec<u8>, name: &str) -> Document {
+        let r = self.upload_as(&self.token, bytes, name).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let location = r.headers()["location"].to_str().unwrap().to_owned();
+        let doc: Document = r.json().await.unwrap();
+        assert_eq!(location, format!("/v1/documents/{}", doc.id));
+        doc
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.app.get_auth(path, &self.token).await
+    }
+
+    async fn document(&self, id: &str) -> Document {
+        let r = self.get(&format!("/v1/documents/{id}")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
+    /// Poll until `done` says so of the document.
+    async fn wait_for(&self, id: &str, done: impl Fn(&Document) -> bool) -> Document {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let doc = self.document(id).await;
+            if done(&doc) {
+                return doc;
+            }
+            assert!(Instant::now() < deadline, "still {doc:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn wait_done(&self, id: &str) -> Document {
+        let doc = self
+            .wait_for(id, |d| {
+                matches!(d.status, DocumentStatus::Done | DocumentStatus::Failed)
+            })
+            .await;
+        assert_eq!(doc.status, DocumentStatus::Done, "{doc:?}");
+        doc
+    }
+
+    fn recognized(&self) -> u64 {
+        self.app.ocr.as_ref().unwrap().pages_recognized()
+    }
+
+    fn library(&self) -> &documents::Library {
+        self.app.library.as_ref().unwrap()
+    }
+}
+
+fn reads_like(got: &str, n: usize) {
+    let want = lines(n).join("\n");
+    let cer = fixtures::cer(got, &want);
+    assert!(cer < 0.05, "page {n}: CER {cer:.3}\n{got}\n---\n{want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_is_stored_read_once_and_served_in_every_format() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let bytes = tiff(3);
+    let doc = lib.upload(bytes.clone(), "scans/lettre.tiff").await;
+    assert_eq!(doc.name, "lettre.tiff");
+    assert_eq!(doc.pages_total, Some(3));
+    assert_eq!(doc.bytes, bytes.len() as u64);
+    assert_eq!(doc.languages, "eng+fra");
+    use sha2::Digest;
+    assert_eq!(doc.sha256, hex(&sha2::Sha256::digest(&bytes)));
+    let done = lib.wait_done(&doc.id).await;
+    assert_eq!(done.pages_done, 3);
+    assert_eq!(lib.recognized(), 3, "each page is recognized once");
+
+    let json: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json.pages.len(), 3);
+    for (i, p) in json.pages.iter().enumerate() {
+        assert_eq!(p.page, i + 1);
+        reads_like(&p.text, i + 1);
+        assert!(
+            p.words().count() >= 10,
+            "words with boxes on page {}",
+            i + 1
+        );
+    }
+    let second: wire::ocr::Page = lib
+        .get(&format!("/v1/documents/{}/pages/2", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second, json.pages[1]);
+
+    let text = lib.get(&format!("/v1/documents/{}/text", doc.id)).await;
+    assert!(text.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = text.text().await.unwrap();
+    assert_eq!(text.split('\u{c}').count(), 3);
+    let hocr = lib
+        .get(&format!("/v1/documents/{}/hocr", doc.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        hocr.matches("class='ocr_page'").count() + hocr.matches("class=\"ocr_page\"").count(),
+        3
+    );
+    let tsv = lib
+        .get(&format!("/v1/documents/{}/tsv", doc.id))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        tsv.lines().any(|l| l.starts_with("5\t3\t")),
+        "page 3's words in the TSV"
+    );
+
+    let original = lib.get(&format!("/v1/documents/{}/original", doc.id)).await;
+    assert_eq!(original.headers()["content-type"], "image/tiff");
+    assert!(original.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("lettre.tiff"));
+    assert_eq!(original.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let missing = lib.get(&format!("/v1/documents/{}/pages/4", doc.id)).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(lib.recognized(), 3, "serving results reads nothing again");
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stop the process in the middle of a document, start it again on the
+/// same database and blobs: the document completes, every page read once.
+async fn restart_mid_document(db: Db) {
+    let one_worker = |c: &mut Config| c.documents.workers = Some(1);
+    let lib = start(TestDb::new(db).await, one_worker).await;
+    let doc = lib.upload(tiff(8), "long.tiff").await;
+    lib.wait_for(&doc.id, |d| d.pages_done >= 1).await;
+    let Library { app, db, token } = lib;
+    let engines = app.ocr.clone().unwrap();
+    // A stopping worker finishes the page it is reading and stores it.
+    app.stop().await;
+    let before = engines.pages_recognized();
+
+    let lib = Library {
+        app: serve(&db, one_worker).await,
+        token,
+        db,
+    };
+    let halfway = lib.document(&doc.id).await;
+    assert!(
+        halfway.pages_done < 8,
+        "the test stopped the process after the document was done: {halfway:?}"
+    );
+    let done = lib.wait_done(&doc.id).await;
+    assert_eq!(done.pages_done, 8);
+    assert_eq!(
+        before + lib.recognized(),
+        8,
+        "pages recognized before ({before}) and after the restart"
+    );
+    let json: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<usize> = json.pages.iter().map(|p| p.page).collect();
+    assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
+    for p in &json.pages {
+        reads_like(&p.text, p.page);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_document_resumes_at_the_next_page_on_sqlite() {
+    restart_mid_document(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_mid_document_resumes_at_the_next_page_on_postgres() {
+    restart_mid_document(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_users_document_is_404_on_every_route() {
+    let lib = start(TestDb::new(Db::Postgres).await, |_| {}).await;
+    let doc = lib.upload(tiff(1), "mine.tiff").await;
+    lib.wait_done(&doc.id).await;
+    let other = lib.app.signed_up("someone-else").await;
+    let other = other["access_token"].as_str().unwrap();
+    for route in [
+        "",
+        "/original",
+        "/text",
+        "/hocr",
+        "/tsv",
+        "/json",
+        "/pages/1",
+    ] {
+        let r = lib
+            .app
+            .get_auth(&format!("/v1/documents/{}{route}", doc.id), other)
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{route}");
+        let problem: Value = r.json().await.unwrap();
+        assert!(
+            problem["type"].as_str().unwrap().ends_with("not-found"),
+            "{problem}"
+        );
+    }
+    let r = lib
+        .app
+        .client
+        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
+        .bearer_auth(other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let theirs: DocumentList = lib
+        .app
+        .get_auth("/v1/documents", other)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs.documents.is_empty());
+    // Still there for its owner.
+    assert_eq!(lib.document(&doc.id).await.status, DocumentStatus::Done);
+    let anonymous = lib
+        .app
+        .client
+        .get(lib.app.url("/v1/documents"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_leaves_no_row_and_no_object_behind() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let kept = lib.upload(tiff(1), "kept.tiff").await;
+    let doc = lib.upload(tiff(2), "gone.tiff").await;
+    lib.wait_done(&doc.id).await;
+    lib.wait_done(&kept.id).await;
+    assert!(
+        lib.library().rows_of(&doc.id).await.unwrap() > 1,
+        "the document and its pages"
+    );
+    let r = lib
+        .app
+        .client
+        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
+        .bearer_auth(&lib.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        lib.get(&format!("/v1/documents/{}", doc.id)).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(lib.library().rows_of(&doc.id).await.unwrap(), 0);
+    let keys = lib.library().blobs().keys(None).await.unwrap();
+    assert_eq!(keys, [format!("documents/{}/original", kept.id)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_deleted_while_it_is_read_stops_being_read() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |c| {
+        c.documents.workers = Some(1)
+    })
+    .await;
+    let doc = lib.upload(tiff(8), "long.tiff").await;
+    lib.wait_for(&doc.id, |d| d.pages_done >= 1).await;
+    let r = lib
+        .app
+        .client
+        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
+        .bearer_auth(&lib.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let at_delete = lib.recognized();
+    // The page being read may finish; no page after it is read.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        lib.recognized() <= at_delete + 1,
+        "{} pages after the delete",
+        lib.recognized() - at_delete
+    );
+    assert!(lib.recognized() < 8);
+    assert_eq!(lib.library().rows_of(&doc.id).await.unwrap(), 0);
+    assert!(lib.library().blobs().keys(None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_uploads_get_the_answers_of_ocr_and_leave_nothing_stored() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let broken_pdf =
+        b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF".to_vec();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
+        ("not a document", b"hello, this is plain text".to_vec()),
+        ("a bomb", fixtures::png_claiming(100_000, 100_000)),
+        ("a broken PDF", broken_pdf),
+    ];
+    for (what, bytes) in cases {
+        let form = Form::new().part("file", Part::bytes(bytes.clone()).file_name("x"));
+        let ocr = lib
+            .app
+            .client
+            .post(lib.app.url("/v1/ocr"))
+            .bearer_auth(&lib.token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let ocr_status = ocr.status();
+        let ocr_problem: Value = ocr.json().await.unwrap();
+        let r = lib.upload_as(&lib.token, bytes, "x").await;
+        assert_eq!(r.status(), ocr_status, "{what}");
+        assert!(r.status().is_client_error(), "{what}: {}", r.status());
+        let problem: Value = r.json().await.unwrap();
+        assert_eq!(problem["type"], ocr_problem["type"], "{what}");
+    }
+    let bad_option = lib
+        .app
+        .client
+        .post(lib.app.url("/v1/documents?languages=klingon"))
+        .bearer_auth(&lib.token)
+        .body(tiff(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_option.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let list: DocumentList = lib.get("/v1/documents").await.json().await.unwrap();
+    assert!(list.documents.is_empty());
+    assert!(lib.library().blobs().keys(None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_answer_413_and_429_with_the_figures() {
+    let one_page = tiff(1);
+    let size = one_page.len() as u64;
+    let lib = start(TestDb::new(Db::Sqlite).await, |c| {
+        c.documents.quota_documents = 2;
+        c.documents.quota_bytes = size * 2 + size / 2;
+    })
+    .await;
+    lib.upload(one_page.clone(), "a.tiff").await;
+    let big = lib.upload_as(&lib.token, tiff(2), "b.tiff").await;
+    assert_eq!(big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let problem: Value = big.json().await.unwrap();
+    assert!(
+        problem["type"].as_str().unwrap().ends_with("quota-bytes"),
+        "{problem}"
+    );
+    assert_eq!(problem["limit"], size * 2 + size / 2);
+    lib.upload(one_page.clone(), "c.tiff").await;
+    let third = lib.upload_as(&lib.token, one_page, "d.tiff").await;
+    assert_eq!(third.status(), StatusCode::TOO_MANY_REQUESTS);
+    let problem: Value = third.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("quota-documents"),
+        "{problem}"
+    );
+    assert_eq!(problem["limit"], 2);
+    assert_eq!(lib.library().blobs().keys(None).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_lists_newest_first_in_pages_and_by_status() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(lib.upload(tiff(1), &format!("{n}.tiff")).await.id);
+    }
+    for id in &ids {
+        lib.wait_done(id).await;
+    }
+    let first: DocumentList = lib.get("/v1/documents?limit=2").await.json().await.unwrap();
+    let names: Vec<&str> = first.documents.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names, ["2.tiff", "1.tiff"]);
+    let cursor = first.next_cursor.expect("a next page");
+    let rest: DocumentList = lib
+        .get(&format!("/v1/documents?limit=2&cursor={cursor}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rest.documents.len(), 1);
+    assert_eq!(rest.documents[0].name, "0.tiff");
+    assert_eq!(rest.next_cursor, None);
+    let done: DocumentList = lib
+        .get("/v1/documents?status=done")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done.documents.len(), 3);
+    let failed: DocumentList = lib
+        .get("/v1/documents?status=failed")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(failed.documents.is_empty());
+    for bad in ["cursor=nope", "limit=0", "limit=101", "status=finished"] {
+        let r = lib.get(&format!("/v1/documents?{bad}")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let not_ready = lib.upload(tiff(8), "slow.tiff").await;
+    let early = lib
+        .get(&format!("/v1/documents/{}/text", not_ready.id))
+        .await;
+    if lib.document(&not_ready.id).await.status != DocumentStatus::Done {
+        assert_eq!(early.status(), StatusCode::CONFLICT);
+    }
+}
