@@ -2,7 +2,8 @@
 # Run the whole test suite: formatting, lints, unit and integration tests
 # (SQLite and a real PostgreSQL; DATABASE_URL is used when set, otherwise a
 # throwaway cluster is started with initdb), and the LLM tests on a small
-# real model downloaded from PyPI; and the deployment checks (kustomize
+# real model downloaded from PyPI, the library's S3 path on SeaweedFS (from
+# PyPI too); and the deployment checks (kustomize
 # renders validated against Kubernetes and Istio schemas, hadolint,
 # checkov, Terraform fmt) with tools from PyPI.
 set -euo pipefail
@@ -15,4 +16,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 source scripts/deploy-tools.sh
 install_deploy_tools
 PYTHONDONTWRITEBYTECODE=1 "$DEPLOY_TOOLS/venv/bin/pytest" -q -p no:cacheprovider deploy/tests
+source scripts/seaweedfs.sh
+install_seaweedfs
 cargo test --workspace

@@ -6,6 +6,7 @@
 //! audit log see the real user.
 
 pub mod auth;
+pub mod documents;
 mod error;
 pub mod llm;
 mod transport;

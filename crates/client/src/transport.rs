@@ -99,6 +99,10 @@ impl Client {
         crate::auth::Auth(self)
     }
 
+    pub fn documents(&self) -> crate::documents::Documents<'_> {
+        crate::documents::Documents(self)
+    }
+
     pub fn llm(&self) -> crate::llm::Llm<'_> {
         crate::llm::Llm(self)
     }

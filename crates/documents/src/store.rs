@@ -7,12 +7,12 @@ use sqlx::migrate::Migrator;
 use sqlx::{Acquire, AnyPool};
 use wire::documents::DocumentStatus;
 
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The library's SQL is the same on both backends (`TEXT`, `BIGINT`).
+static BOTH: Migrator = sqlx::migrate!("./migrations");
 
 static MIGRATIONS: Migrations = Migrations {
-    postgres: &POSTGRES,
-    sqlite: &SQLITE,
+    postgres: &BOTH,
+    sqlite: &BOTH,
     lock: 0x5c41_d0c5_0001,
 };
 

@@ -31,10 +31,15 @@ fn page(n: usize) -> GrayImage {
 
 /// A multi-page TIFF of pages `1..=count`.
 fn tiff(count: usize) -> Vec<u8> {
+    tiff_from(1, count)
+}
+
+/// A multi-page TIFF of `count` pages from page `first`.
+fn tiff_from(first: usize, count: usize) -> Vec<u8> {
     use tiff::encoder::{colortype, TiffEncoder};
     let mut out = Cursor::new(Vec::new());
     let mut enc = TiffEncoder::new(&mut out).unwrap();
-    for n in 1..=count {
+    for n in first..first + count {
         let img = page(n);
         enc.write_image::<colortype::Gray8>(img.width(), img.height(), img.as_raw())
             .unwrap();
@@ -89,6 +94,16 @@ impl Library {
         let doc: Document = r.json().await.unwrap();
         assert_eq!(location, format!("/v1/documents/{}", doc.id));
         doc
+    }
+
+    async fn delete_as(&self, token: &str, id: &str) -> reqwest::Response {
+        self.app
+            .client
+            .delete(self.app.url(&format!("/v1/documents/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
@@ -225,8 +240,14 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Stop the process in the middle of a document, start it again on the
 /// same database and blobs: the document completes, every page read once.
-async fn restart_mid_document(db: Db) {
-    let one_worker = |c: &mut Config| c.documents.workers = Some(1);
+async fn restart_mid_document(db: Db, blobs: Blobs) {
+    let blobs = blobs.config().await;
+    let one_worker = |c: &mut Config| {
+        c.documents.workers = Some(1);
+        if let Some(blobs) = &blobs {
+            c.documents.blobs = blobs.clone();
+        }
+    };
     let lib = start(TestDb::new(db).await, one_worker).await;
     let doc = lib.upload(tiff(8), "long.tiff").await;
     lib.wait_for(&doc.id, |d| d.pages_done >= 1).await;
@@ -267,13 +288,13 @@ async fn restart_mid_document(db: Db) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_mid_document_resumes_at_the_next_page_on_sqlite() {
-    restart_mid_document(Db::Sqlite).await;
+async fn a_restart_mid_document_resumes_at_the_next_page_on_sqlite_and_a_folder() {
+    restart_mid_document(Db::Sqlite, Blobs::Local).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_restart_mid_document_resumes_at_the_next_page_on_postgres() {
-    restart_mid_document(Db::Postgres).await;
+async fn a_restart_mid_document_resumes_at_the_next_page_on_postgres_and_s3() {
+    restart_mid_document(Db::Postgres, Blobs::S3).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,14 +324,7 @@ async fn another_users_document_is_404_on_every_route() {
             "{problem}"
         );
     }
-    let r = lib
-        .app
-        .client
-        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
-        .bearer_auth(other)
-        .send()
-        .await
-        .unwrap();
+    let r = lib.delete_as(other, &doc.id).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let theirs: DocumentList = lib
         .app
@@ -332,9 +346,31 @@ async fn another_users_document_is_404_on_every_route() {
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn delete_leaves_no_row_and_no_object_behind() {
-    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+/// Where a test keeps its blobs.
+#[derive(Clone, Copy)]
+enum Blobs {
+    Local,
+    S3,
+}
+
+impl Blobs {
+    /// Settings for a bucket of its own, or none for the test's folder.
+    async fn config(self) -> Option<documents::config::BlobConfig> {
+        match self {
+            Blobs::Local => None,
+            Blobs::S3 => Some(common::s3::fresh_bucket().await),
+        }
+    }
+}
+
+async fn delete_leaves_nothing(db: Db, blobs: Blobs) {
+    let blobs = blobs.config().await;
+    let lib = start(TestDb::new(db).await, |c| {
+        if let Some(blobs) = blobs {
+            c.documents.blobs = blobs;
+        }
+    })
+    .await;
     let kept = lib.upload(tiff(1), "kept.tiff").await;
     let doc = lib.upload(tiff(2), "gone.tiff").await;
     lib.wait_done(&doc.id).await;
@@ -343,14 +379,7 @@ async fn delete_leaves_no_row_and_no_object_behind() {
         lib.library().rows_of(&doc.id).await.unwrap() > 1,
         "the document and its pages"
     );
-    let r = lib
-        .app
-        .client
-        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
-        .bearer_auth(&lib.token)
-        .send()
-        .await
-        .unwrap();
+    let r = lib.delete_as(&lib.token, &doc.id).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         lib.get(&format!("/v1/documents/{}", doc.id)).await.status(),
@@ -362,6 +391,16 @@ async fn delete_leaves_no_row_and_no_object_behind() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_leaves_no_row_and_no_object_behind_on_sqlite_and_a_folder() {
+    delete_leaves_nothing(Db::Sqlite, Blobs::Local).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_leaves_no_row_and_no_object_behind_on_postgres_and_s3() {
+    delete_leaves_nothing(Db::Postgres, Blobs::S3).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_deleted_while_it_is_read_stops_being_read() {
     let lib = start(TestDb::new(Db::Sqlite).await, |c| {
         c.documents.workers = Some(1)
@@ -369,14 +408,7 @@ async fn a_document_deleted_while_it_is_read_stops_being_read() {
     .await;
     let doc = lib.upload(tiff(8), "long.tiff").await;
     lib.wait_for(&doc.id, |d| d.pages_done >= 1).await;
-    let r = lib
-        .app
-        .client
-        .delete(lib.app.url(&format!("/v1/documents/{}", doc.id)))
-        .bearer_auth(&lib.token)
-        .send()
-        .await
-        .unwrap();
+    let r = lib.delete_as(&lib.token, &doc.id).await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let at_delete = lib.recognized();
     // The page being read may finish; no page after it is read.
@@ -516,5 +548,213 @@ async fn the_library_lists_newest_first_in_pages_and_by_status() {
         .await;
     if lib.document(&not_ready.id).await.status != DocumentStatus::Done {
         assert_eq!(early.status(), StatusCode::CONFLICT);
+    }
+}
+
+/// One replica of the library as its own process.
+struct Replica {
+    proc: common::process::Proc,
+    url: String,
+}
+
+impl Replica {
+    async fn metric(&self, client: &reqwest::Client, name: &str) -> f64 {
+        let page = client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        common::process::metric(&page, name)
+    }
+}
+
+/// Two processes on one PostgreSQL database and one S3 bucket: twenty
+/// documents uploaded to either are each read once; the process reading a
+/// long document is killed (`kill -9`) and the other finishes it once the
+/// lease runs out, without reading again what was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_read_each_document_once_and_take_over_from_a_killed_one() {
+    use common::process::{free_port, service, wait_for};
+    let blobs = common::s3::fresh_bucket().await;
+    let secret = |s: &Option<secrecy::SecretString>| {
+        secrecy::ExposeSecret::expose_secret(s.as_ref().unwrap()).to_owned()
+    };
+    let env = vec![
+        (
+            "SCRIPTORIUM_AUTH__DATABASE_URL",
+            common::postgres::fresh_database().await,
+        ),
+        (
+            "SCRIPTORIUM_DOCUMENTS__DATABASE_URL",
+            common::postgres::fresh_database().await,
+        ),
+        ("SCRIPTORIUM_DOCUMENTS__BLOBS__KIND", "s3".to_owned()),
+        ("SCRIPTORIUM_DOCUMENTS__BLOBS__BUCKET", blobs.bucket.clone()),
+        (
+            "SCRIPTORIUM_DOCUMENTS__BLOBS__ENDPOINT",
+            blobs.endpoint.clone().unwrap(),
+        ),
+        (
+            "SCRIPTORIUM_DOCUMENTS__BLOBS__ACCESS_KEY_ID",
+            secret(&blobs.access_key_id),
+        ),
+        (
+            "SCRIPTORIUM_DOCUMENTS__BLOBS__SECRET_ACCESS_KEY",
+            secret(&blobs.secret_access_key),
+        ),
+        ("SCRIPTORIUM_DOCUMENTS__LEASE_SECS", "3".to_owned()),
+        ("SCRIPTORIUM_DOCUMENTS__POLL_MS", "200".to_owned()),
+        ("SCRIPTORIUM_DOCUMENTS__WORKERS", "1".to_owned()),
+        ("SCRIPTORIUM_OCR__WORKERS", "1".to_owned()),
+        ("SCRIPTORIUM_SERVER__LOG_FORMAT", "json".to_owned()),
+    ];
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut replicas = Vec::new();
+    // One after the other: the second finds the first's signing key.
+    for _ in 0..2 {
+        let port = free_port();
+        let proc = service("auth,ocr,documents", port, &env);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_for(&client, &format!("{url}/readyz")).await;
+        replicas.push(Replica { proc, url });
+    }
+    let credentials = serde_json::json!({ "username": "shared", "password": common::PASSWORD });
+    let r = client
+        .post(format!("{}/auth/register", replicas[0].url))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let login: Value = client
+        .post(format!("{}/auth/login", replicas[1].url))
+        .json(&credentials)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+    let upload = |url: String, n: usize, pages: usize| {
+        let client = client.clone();
+        let token = token.clone();
+        async move {
+            let form = Form::new().part(
+                "file",
+                Part::bytes(tiff_from(n, pages)).file_name(format!("{n}.tiff")),
+            );
+            let r = client
+                .post(format!("{url}/v1/documents"))
+                .bearer_auth(&token)
+                .multipart(form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::ACCEPTED);
+            r.json::<Document>().await.unwrap()
+        }
+    };
+    let document = |url: &str, id: &str| {
+        let request = client
+            .get(format!("{url}/v1/documents/{id}"))
+            .bearer_auth(&token)
+            .send();
+        async move { request.await.unwrap().json::<Document>().await.unwrap() }
+    };
+
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        ids.push(upload(replicas[n % 2].url.clone(), n + 1, 1).await.id);
+    }
+    let deadline = Instant::now() + Duration::from_secs(180);
+    for (n, id) in ids.iter().enumerate() {
+        // Each replica answers for every document.
+        loop {
+            let doc = document(&replicas[(n + 1) % 2].url, id).await;
+            if doc.status == DocumentStatus::Done {
+                break;
+            }
+            assert_ne!(doc.status, DocumentStatus::Failed, "{doc:?}");
+            assert!(Instant::now() < deadline, "{doc:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let mut engine_calls = Vec::new();
+    for replica in &replicas {
+        engine_calls.push(replica.metric(&client, "ocr_pages_total").await);
+    }
+    assert_eq!(
+        engine_calls.iter().sum::<f64>(),
+        20.0,
+        "engine calls per replica: {engine_calls:?}"
+    );
+    assert!(
+        engine_calls.iter().all(|&n| n > 0.0),
+        "both replicas read: {engine_calls:?}"
+    );
+
+    // A long document; whichever replica stores its pages is killed.
+    let stored_before: Vec<f64> = {
+        let mut v = Vec::new();
+        for replica in &replicas {
+            v.push(replica.metric(&client, "documents_pages_total").await);
+        }
+        v
+    };
+    let long = upload(replicas[0].url.clone(), 100, 10).await;
+    let holder = loop {
+        let mut found = None;
+        for (i, replica) in replicas.iter().enumerate() {
+            if replica.metric(&client, "documents_pages_total").await > stored_before[i] {
+                found = Some(i);
+            }
+        }
+        if let Some(i) = found {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "nobody reads the long document");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    replicas[holder].proc.kill();
+    let survivor = &replicas[1 - holder];
+    let at_kill = document(&survivor.url, &long.id).await;
+    assert!(at_kill.pages_done < 10, "killed too late: {at_kill:?}");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let doc = document(&survivor.url, &long.id).await;
+        if doc.status == DocumentStatus::Done {
+            break doc;
+        }
+        assert!(Instant::now() < deadline, "{doc:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done.pages_done, 10);
+    let stored =
+        survivor.metric(&client, "documents_pages_total").await - stored_before[1 - holder];
+    assert_eq!(
+        stored,
+        f64::from(10 - at_kill.pages_done),
+        "the survivor stored only the pages the killed replica had not"
+    );
+    let json: wire::ocr::Document = client
+        .get(format!("{}/v1/documents/{}/json", survivor.url, long.id))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<usize> = json.pages.iter().map(|p| p.page).collect();
+    assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+    for p in &json.pages {
+        reads_like(&p.text, 99 + p.page);
     }
 }

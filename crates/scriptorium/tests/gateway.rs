@@ -3,8 +3,10 @@
 //! `deploy/nginx/gateway.conf.template`; every request of the test goes
 //! through the gateway, and the console calls the APIs through it too.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -12,6 +14,8 @@ use image::ImageFormat;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+
+use common::process::{free_port, service, wait_for, Proc};
 
 const MODEL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -21,55 +25,6 @@ const TEMPLATE: &str = include_str!("../../../deploy/nginx/gateway.conf.template
 const PASSWORD: &str = "vellum-quill-inkwell-42";
 
 /// A child process killed when the test ends, however it ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn service(target: &str, port: u16, env: &[(&str, String)]) -> Proc {
-    let child = Command::new(env!("CARGO_BIN_EXE_scriptorium"))
-        .args([
-            "serve",
-            "--target",
-            target,
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("SCRIPTORIUM_SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]")
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the scriptorium binary starts");
-    Proc(child)
-}
-
-async fn wait_for(client: &reqwest::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if let Ok(r) = client.get(url).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "{url} never answered 200");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// A full nginx configuration around the gateway template, in `dir`.
 fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm]: [u16; 4]) -> String {
     let gateway = TEMPLATE
         .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))

@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 pub mod postgres;
+pub mod process;
+pub mod s3;
 
 use std::time::Duration;
 

@@ -1,0 +1,153 @@
+//! The document library's API.
+
+use axum::http::Method;
+use bytes::Bytes;
+use serde::Serialize;
+use wire::documents::{Document, DocumentList, ListQuery};
+use wire::ocr::OcrOptions;
+
+use crate::auth::path_segment;
+use crate::transport::{no_content, read_json, Payload};
+use crate::{Caller, Client, ClientError};
+
+/// `client.documents()`.
+pub struct Documents<'a>(pub(crate) &'a Client);
+
+/// The query of an upload: the OCR options and the document's name.
+#[derive(Serialize)]
+struct UploadQuery<'a> {
+    #[serde(flatten)]
+    options: &'a OcrOptions,
+    name: &'a str,
+}
+
+/// `path?query`, without a `?` for an empty query.
+fn with_query<T: Serialize>(path: &str, query: &T) -> String {
+    match serde_urlencoded::to_string(query) {
+        Ok(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_owned(),
+    }
+}
+
+/// `/v1/documents/{id}` and below.
+fn document_path(id: &str, rest: &str) -> String {
+    format!("/v1/documents/{}{rest}", path_segment(id))
+}
+
+impl Documents<'_> {
+    /// Store and queue a document.
+    pub async fn upload(
+        &self,
+        caller: &Caller,
+        token: &str,
+        bytes: Bytes,
+        name: &str,
+        options: &OcrOptions,
+    ) -> Result<Document, ClientError> {
+        let path = with_query("/v1/documents", &UploadQuery { options, name });
+        let body = Payload::Raw {
+            content_type: "application/octet-stream".into(),
+            bytes,
+        };
+        read_json(
+            self.0
+                .send(caller, Method::POST, &path, Some(token), body)
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        token: &str,
+        query: &ListQuery,
+    ) -> Result<DocumentList, ClientError> {
+        let path = with_query("/v1/documents", query);
+        read_json(
+            self.0
+                .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+    ) -> Result<Document, ClientError> {
+        let path = document_path(id, "");
+        read_json(
+            self.0
+                .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+
+    /// Every page of a document that is done.
+    pub async fn results(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+    ) -> Result<wire::ocr::Document, ClientError> {
+        let path = document_path(id, "/json");
+        read_json(
+            self.0
+                .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+
+    pub async fn delete(&self, caller: &Caller, token: &str, id: &str) -> Result<(), ClientError> {
+        let path = document_path(id, "");
+        no_content(
+            self.0
+                .send(caller, Method::DELETE, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::documents::DocumentStatus;
+
+    #[test]
+    fn queries_carry_options_names_and_filters() {
+        let options = OcrOptions {
+            languages: Some("fra+eng".into()),
+            ..OcrOptions::default()
+        };
+        let upload = UploadQuery {
+            options: &options,
+            name: "lettre d'été.pdf",
+        };
+        assert_eq!(
+            with_query("/v1/documents", &upload),
+            "/v1/documents?languages=fra%2Beng&name=lettre+d%27%C3%A9t%C3%A9.pdf"
+        );
+        let list = ListQuery {
+            status: Some(DocumentStatus::Done),
+            ..ListQuery::default()
+        };
+        assert_eq!(
+            with_query("/v1/documents", &list),
+            "/v1/documents?status=done"
+        );
+        assert_eq!(
+            with_query("/v1/documents", &ListQuery::default()),
+            "/v1/documents"
+        );
+        assert_eq!(
+            document_path("a/../b", "/json"),
+            "/v1/documents/a%2F..%2Fb/json"
+        );
+    }
+}
