@@ -20,6 +20,8 @@ pub enum BlobError {
     Directory(#[from] std::io::Error),
     #[error("blob store: {0}")]
     Store(#[from] object_store::Error),
+    #[error("blob store: no answer within 2 s")]
+    Unanswered,
 }
 
 #[derive(Clone)]
@@ -105,13 +107,14 @@ impl Blobs {
             .await?)
     }
 
-    /// Whether the store answers (readiness).
+    /// Whether the store answers within two seconds (readiness: the
+    /// client's own retries would take minutes).
     pub async fn ping(&self) -> Result<(), BlobError> {
-        self.store
-            .list(Some(&Key::from("documents")))
-            .try_next()
-            .await?;
-        Ok(())
+        let mut listing = self.store.list(Some(&Key::from("documents")));
+        match tokio::time::timeout(std::time::Duration::from_secs(2), listing.try_next()).await {
+            Ok(answer) => answer.map(|_| ()).map_err(BlobError::from),
+            Err(_) => Err(BlobError::Unanswered),
+        }
     }
 }
 

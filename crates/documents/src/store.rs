@@ -461,14 +461,18 @@ mod tests {
         }
     }
 
-    async fn store_with_one_document() -> (tempfile::TempDir, Store) {
+    async fn empty_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/documents.db?mode=rwc", dir.path().display());
         let store = Store::open(&url, 2).await.unwrap();
+        (dir, store)
+    }
+
+    async fn insert(store: &Store, id: &str, owner: &str) {
         store
             .insert(&NewDocument {
-                id: "d1",
-                owner: "u1",
+                id,
+                owner,
                 name: "a.png",
                 options: "{}",
                 languages: "eng",
@@ -478,7 +482,30 @@ mod tests {
             })
             .await
             .unwrap();
+    }
+
+    async fn store_with_one_document() -> (tempfile::TempDir, Store) {
+        let (dir, store) = empty_store().await;
+        insert(&store, "d1", "u1").await;
         (dir, store)
+    }
+
+    #[tokio::test]
+    async fn a_user_with_nothing_being_read_goes_before_one_with_a_document_being_read() {
+        let (_dir, store) = empty_store().await;
+        for id in ["a1", "a2", "a3"] {
+            insert(&store, id, "alice").await;
+        }
+        // Bob's one document comes after all of Alice's.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        insert(&store, "b1", "bob").await;
+        let later = now_ms() + 60_000;
+        let first = store.claim("w1", later).await.unwrap().unwrap();
+        assert_eq!(first.id, "a1", "the oldest first");
+        let second = store.claim("w2", later).await.unwrap().unwrap();
+        assert_eq!(second.id, "b1", "Bob has nothing being read, Alice has one");
+        let third = store.claim("w3", later).await.unwrap().unwrap();
+        assert_eq!(third.id, "a2");
     }
 
     fn page(number: i64) -> PageRow {
