@@ -15,6 +15,8 @@ pub enum DocumentsError {
     NotFound,
     #[error("page {0} has not been read")]
     NoPage(i64),
+    #[error("'{0}' is not a page number (pages count from 1)")]
+    NotAPage(String),
     #[error("the document is {status}: {done} of {total} pages read")]
     NotReady {
         status: &'static str,
@@ -40,7 +42,9 @@ impl From<DocumentsError> for Problem {
         match e {
             DocumentsError::Refused(problem) => problem,
             DocumentsError::NotFound => Problem::not_found().detail("no such document"),
-            e @ DocumentsError::NoPage(_) => Problem::not_found().detail(e.to_string()),
+            e @ (DocumentsError::NoPage(_) | DocumentsError::NotAPage(_)) => {
+                Problem::not_found().detail(e.to_string())
+            }
             e @ DocumentsError::NotReady { .. } => {
                 Problem::new(StatusCode::CONFLICT, "not-ready", "Not processed yet")
                     .detail(e.to_string())

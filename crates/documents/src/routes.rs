@@ -274,7 +274,10 @@ async fn page(
     who: Principal,
     Path((id, number)): Path<(String, String)>,
 ) -> Result<Json<wire::ocr::Page>, DocumentsError> {
-    let number: i64 = number.parse().map_err(|_| DocumentsError::NoPage(0))?;
+    let number: i64 = match number.parse() {
+        Ok(n) if n >= 1 => n,
+        _ => return Err(DocumentsError::NotAPage(number.chars().take(20).collect())),
+    };
     let row = s.library.page(&who.user_id, &id, number).await?;
     Ok(Json(page_result(row).page))
 }

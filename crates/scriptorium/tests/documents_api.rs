@@ -231,6 +231,20 @@ async fn a_document_is_stored_read_once_and_served_in_every_format() {
 
     let missing = lib.get(&format!("/v1/documents/{}/pages/4", doc.id)).await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    for bad in ["0", "-1", "two", "99999999999999999999"] {
+        let r = lib
+            .get(&format!("/v1/documents/{}/pages/{bad}", doc.id))
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{bad}");
+        let problem: Value = r.json().await.unwrap();
+        assert!(
+            problem["detail"]
+                .as_str()
+                .unwrap()
+                .contains("not a page number"),
+            "{problem}"
+        );
+    }
     assert_eq!(lib.recognized(), 3, "serving results reads nothing again");
 }
 
