@@ -13,11 +13,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # PDF: PDFium from the pypdfium2 wheel on PyPI (pip only downloads it).
 # Console tests: Debian's Chromium and ChromeDriver. Gateway test: nginx.
 # OCR input tests: scans made with ImageMagick and libtiff's tools, photos
-# tagged with exiftool, fax PDFs made with img2pdf.
+# tagged with exiftool, fax PDFs made with img2pdf; searchable PDFs read back
+# with poppler-utils (pdftotext, pdfinfo).
 APT_PACKAGES=(build-essential cmake pkg-config ca-certificates curl postgresql
   libtesseract-dev libleptonica-dev libclang-dev clang tesseract-ocr-eng tesseract-ocr-fra tesseract-ocr-osd
   fonts-dejavu-core python3 python3-pip python3-venv chromium chromium-driver nginx
-  imagemagick libtiff-tools libimage-exiftool-perl img2pdf)
+  imagemagick libtiff-tools libimage-exiftool-perl img2pdf poppler-utils)
 # Callers add their own (e.g. bench/ocr.sh: the tesseract command line).
 read -r -a extra <<< "${EXTRA_APT_PACKAGES:-}"
 APT_PACKAGES+=("${extra[@]}")

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde::Serialize;
 use wire::documents::{Document, DocumentList, ListQuery};
 use wire::ocr::OcrOptions;
+use wire::search::{SearchQuery, SearchResults};
 
 use crate::auth::path_segment;
 use crate::transport::{no_content, read_json, Payload};
@@ -103,6 +104,22 @@ impl Documents<'_> {
         .await
     }
 
+    /// Your finished pages that match, best first.
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        token: &str,
+        query: &SearchQuery,
+    ) -> Result<SearchResults, ClientError> {
+        let path = with_query("/v1/search", query);
+        read_json(
+            self.0
+                .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+                .await?,
+        )
+        .await
+    }
+
     pub async fn delete(&self, caller: &Caller, token: &str, id: &str) -> Result<(), ClientError> {
         let path = document_path(id, "");
         no_content(
@@ -144,6 +161,15 @@ mod tests {
         assert_eq!(
             with_query("/v1/documents", &ListQuery::default()),
             "/v1/documents"
+        );
+        let search = SearchQuery {
+            q: "\"due date\" tann* -draft".into(),
+            limit: Some(5),
+            ..SearchQuery::default()
+        };
+        assert_eq!(
+            with_query("/v1/search", &search),
+            "/v1/search?q=%22due+date%22+tann*+-draft&limit=5"
         );
         assert_eq!(
             document_path("a/../b", "/json"),

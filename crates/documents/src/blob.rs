@@ -61,6 +61,10 @@ impl Blobs {
         Key::from(format!("documents/{id}/original"))
     }
 
+    fn searchable_pdf(id: &str) -> Key {
+        Key::from(format!("documents/{id}/searchable.pdf"))
+    }
+
     fn folder(id: &str) -> Key {
         Key::from(format!("documents/{id}"))
     }
@@ -76,6 +80,25 @@ impl Blobs {
     #[tracing::instrument(skip_all, name = "blob_get", fields(document = id))]
     pub async fn original_of(&self, id: &str) -> Result<Bytes, BlobError> {
         Ok(self.store.get(&Self::original(id)).await?.bytes().await?)
+    }
+
+    /// Keep a document's searchable PDF, made once.
+    #[tracing::instrument(skip_all, name = "blob_put", fields(document = id, bytes = bytes.len()))]
+    pub async fn put_searchable_pdf(&self, id: &str, bytes: Bytes) -> Result<(), BlobError> {
+        self.store
+            .put(&Self::searchable_pdf(id), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// A document's searchable PDF, if it was made.
+    #[tracing::instrument(skip_all, name = "blob_get", fields(document = id))]
+    pub async fn searchable_pdf_of(&self, id: &str) -> Result<Option<Bytes>, BlobError> {
+        match self.store.get(&Self::searchable_pdf(id)).await {
+            Ok(found) => Ok(Some(found.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Remove every object of a document.

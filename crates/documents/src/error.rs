@@ -23,6 +23,12 @@ pub enum DocumentsError {
         done: i64,
         total: i64,
     },
+    #[error(transparent)]
+    BadSearch(#[from] crate::search::QueryError),
+    #[error("{0}")]
+    BadFilter(String),
+    #[error("the searchable PDF could not be made: {0}")]
+    NoPdf(String),
     #[error("invalid cursor")]
     BadCursor,
     #[error("limit {0} (expected 1 to 100)")]
@@ -49,9 +55,10 @@ impl From<DocumentsError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "not-ready", "Not processed yet")
                     .detail(e.to_string())
             }
-            e @ (DocumentsError::BadCursor | DocumentsError::BadLimit(_)) => {
-                Problem::bad_request(e.to_string())
-            }
+            e @ (DocumentsError::BadCursor
+            | DocumentsError::BadLimit(_)
+            | DocumentsError::BadSearch(_)
+            | DocumentsError::BadFilter(_)) => Problem::bad_request(e.to_string()),
             ref e @ DocumentsError::QuotaBytes { limit, .. } => Problem::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "quota-bytes",
@@ -66,6 +73,15 @@ impl From<DocumentsError> for Problem {
             )
             .detail(e.to_string())
             .limit(stored),
+            e @ DocumentsError::NoPdf(_) => {
+                tracing::warn!(error = %e, "searchable PDF");
+                Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "no-pdf",
+                    "No searchable PDF",
+                )
+                .detail(e.to_string())
+            }
             DocumentsError::Database(e) => {
                 tracing::error!(error = %e, "documents database");
                 Problem::unavailable("the library's database is unavailable", 5)

@@ -8,6 +8,7 @@ pub mod error;
 pub mod library;
 pub mod reader;
 pub mod routes;
+pub mod search;
 pub mod store;
 pub mod worker;
 

@@ -8,12 +8,14 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use wire::documents::{DocumentList, DocumentStatus, ListQuery};
 use wire::ocr::OcrOptions;
+use wire::search::{SearchHit, SearchQuery, SearchResults};
 
 use crate::blob::{BlobError, Blobs};
 use crate::config::DocumentsConfig;
 use crate::error::DocumentsError;
 use crate::reader::PageReader;
-use crate::store::{Cursor, DocumentRow, NewDocument, PageRow, Store};
+use crate::search;
+use crate::store::{Cursor, DocumentRow, NewDocument, PageRow, Search, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -219,6 +221,114 @@ impl Library {
             .ok_or(DocumentsError::NoPage(number))
     }
 
+    /// A searchable PDF of a document that is done: made on the first
+    /// request from the original and the stored pages, then kept in the
+    /// blob store beside the original.
+    #[tracing::instrument(skip_all, name = "document_pdf", fields(user = owner, document = id))]
+    pub async fn searchable_pdf(
+        &self,
+        owner: &str,
+        id: &str,
+    ) -> Result<(DocumentRow, Bytes), DocumentsError> {
+        let (row, stored) = self.results(owner, id).await?;
+        if let Some(pdf) = self.blobs.searchable_pdf_of(&row.id).await? {
+            return Ok((row, pdf));
+        }
+        let options: OcrOptions = serde_json::from_str(&row.options).unwrap_or_default();
+        let pages: Vec<wire::ocr::Page> = stored
+            .iter()
+            .map(|p| {
+                serde_json::from_str(&p.result)
+                    .unwrap_or_else(|_| wire::ocr::Page::blank(p.number as usize))
+            })
+            .collect();
+        let original = self.blobs.original_of(&row.id).await?;
+        let pdf = Bytes::from(
+            self.reader
+                .searchable_pdf(original, &options, &pages)
+                .await
+                .map_err(|e| DocumentsError::NoPdf(e.to_string()))?,
+        );
+        self.blobs.put_searchable_pdf(&row.id, pdf.clone()).await?;
+        // Deleted meanwhile: nothing of it may stay behind.
+        if self.store.get(owner, &row.id).await?.is_none() {
+            self.blobs.delete_document(&row.id).await?;
+            return Err(DocumentsError::NotFound);
+        }
+        metrics::counter!("documents_pdfs_made_total").increment(1);
+        Ok((row, pdf))
+    }
+
+    /// `owner`'s finished pages that match `query`, best first, with the
+    /// matched words' boxes and a snippet.
+    #[tracing::instrument(skip_all, name = "document_search", fields(user = owner))]
+    pub async fn search(
+        &self,
+        owner: &str,
+        query: &SearchQuery,
+    ) -> Result<SearchResults, DocumentsError> {
+        let parsed: search::Query = query.q.parse()?;
+        let limit = query.limit.unwrap_or(10);
+        if !(1..=50).contains(&limit) {
+            return Err(DocumentsError::BadFilter(format!(
+                "limit {limit} (expected 1 to 50)"
+            )));
+        }
+        let offset = query.offset.unwrap_or(0);
+        if offset > MAX_OFFSET {
+            return Err(DocumentsError::BadFilter(format!(
+                "offset {offset} (at most {MAX_OFFSET})"
+            )));
+        }
+        let documents = document_ids(query.documents.as_deref())?;
+        let since = query
+            .since
+            .as_deref()
+            .map(|d| day_start(d, "since"))
+            .transpose()?;
+        let until = query
+            .until
+            .as_deref()
+            .map(|d| day_start(d, "until").map(|ms| ms + DAY_MS))
+            .transpose()?;
+        // One more than asked says whether there are more.
+        let rows = self
+            .store
+            .search(
+                owner,
+                &Search {
+                    query: &parsed,
+                    documents: &documents,
+                    since,
+                    until,
+                    limit: limit + 1,
+                    offset,
+                },
+            )
+            .await?;
+        let next_offset = (rows.len() > limit as usize).then_some(offset + limit);
+        let hits = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|row| {
+                let page: wire::ocr::Page = serde_json::from_str(&row.result)
+                    .unwrap_or_else(|_| wire::ocr::Page::blank(row.number as usize));
+                let found = search::highlight(&page, &parsed);
+                SearchHit {
+                    document_id: row.document_id,
+                    document_name: row.name,
+                    page: row.number as u32,
+                    score: row.score,
+                    width: page.width,
+                    height: page.height,
+                    boxes: found.boxes,
+                    snippet: found.snippet,
+                }
+            })
+            .collect();
+        Ok(SearchResults { hits, next_offset })
+    }
+
     /// Remove a document, its results and every object of it. A worker
     /// reading it loses its lease and stops.
     #[tracing::instrument(skip_all, name = "document_delete", fields(user = owner, document = id))]
@@ -230,6 +340,49 @@ impl Library {
         self.blobs.delete_document(&row.id).await?;
         Ok(())
     }
+}
+
+/// The most hits a search skips.
+const MAX_OFFSET: u32 = 1000;
+const DAY_MS: i64 = 86_400_000;
+
+/// The ids of a `documents` filter (comma separated).
+fn document_ids(list: Option<&str>) -> Result<Vec<String>, DocumentsError> {
+    let ids: Vec<String> = list
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            uuid::Uuid::parse_str(id)
+                .map(|u| u.to_string())
+                .map_err(|_| {
+                    DocumentsError::BadFilter(format!(
+                        "documents: '{}' is not a document id",
+                        id.chars().take(40).collect::<String>()
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.len() > 100 {
+        return Err(DocumentsError::BadFilter(
+            "documents: at most 100 ids".into(),
+        ));
+    }
+    Ok(ids)
+}
+
+/// Midnight UTC of a `YYYY-MM-DD` day, in milliseconds.
+fn day_start(day: &str, field: &str) -> Result<i64, DocumentsError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(day, &format)
+        .map(|d| d.midnight().assume_utc().unix_timestamp() * 1000)
+        .map_err(|_| {
+            DocumentsError::BadFilter(format!(
+                "{field}: '{}' is not a day (YYYY-MM-DD)",
+                day.chars().take(40).collect::<String>()
+            ))
+        })
 }
 
 /// The name a document is listed under: the file's own name without its
@@ -251,7 +404,18 @@ fn clean_name(name: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::clean_name;
+    use super::*;
+
+    #[test]
+    fn filters_are_checked() {
+        let id = "0193a0e4-7c1d-7000-8000-0123456789ab";
+        assert_eq!(document_ids(Some(&format!(" {id},, "))).unwrap(), [id]);
+        assert!(document_ids(Some("x'; --")).is_err());
+        assert_eq!(day_start("1970-01-02", "since").unwrap(), DAY_MS);
+        for junk in ["2026-13-01", "yesterday", "2026-1-1x"] {
+            assert!(day_start(junk, "since").is_err(), "{junk}");
+        }
+    }
 
     #[test]
     fn names_lose_folders_and_control_characters() {

@@ -48,6 +48,30 @@ pub trait PageReader: Send + Sync + 'static {
         options: &OcrOptions,
         index: usize,
     ) -> Result<ReadPage, ReadError>;
+
+    /// A searchable PDF of a document, from its original and its pages as
+    /// they were read.
+    async fn searchable_pdf(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        pages: &[wire::ocr::Page],
+    ) -> Result<Vec<u8>, ReadError>;
+}
+
+/// How an OCR refusal reads to the library: permanent when the document is
+/// at fault, to be tried again when OCR is busy or failed on its own.
+fn refused(e: ocr::error::OcrError) -> ReadError {
+    let problem = Problem::from(e);
+    let reason = problem
+        .detail
+        .clone()
+        .unwrap_or_else(|| problem.title.to_owned());
+    if problem.status.is_client_error() && problem.status.as_u16() != 429 {
+        ReadError::Permanent(reason)
+    } else {
+        ReadError::Transient(reason)
+    }
 }
 
 /// OCR in this process.
@@ -79,18 +103,6 @@ impl PageReader for LocalOcr {
         options: &OcrOptions,
         index: usize,
     ) -> Result<ReadPage, ReadError> {
-        let refused = |e: ocr::error::OcrError| {
-            let problem = Problem::from(e);
-            let reason = problem
-                .detail
-                .clone()
-                .unwrap_or_else(|| problem.title.to_owned());
-            if problem.status.is_client_error() && problem.status.as_u16() != 429 {
-                ReadError::Permanent(reason)
-            } else {
-                ReadError::Transient(reason)
-            }
-        };
         let options = self.0.options(&full(options)).map_err(refused)?;
         let (result, _) = self
             .0
@@ -102,5 +114,18 @@ impl PageReader for LocalOcr {
             hocr: result.hocr,
             tsv: result.tsv,
         })
+    }
+
+    async fn searchable_pdf(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        pages: &[wire::ocr::Page],
+    ) -> Result<Vec<u8>, ReadError> {
+        let options = self.0.options(options).map_err(refused)?;
+        self.0
+            .searchable_pdf(bytes, &options, pages)
+            .await
+            .map_err(refused)
     }
 }

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, OpenApi};
 use wire::documents::{Document, DocumentList, DocumentStatus, ListQuery};
 use wire::ocr::OcrOptions;
 use wire::openapi::BearerAuth;
+use wire::search::{SearchQuery, SearchResults};
 
 use crate::error::DocumentsError;
 use crate::library::{Library, Upload};
@@ -47,6 +48,8 @@ pub fn router(state: DocumentsState) -> Router {
         .route("/v1/documents/{id}/tsv", get(tsv))
         .route("/v1/documents/{id}/json", get(json))
         .route("/v1/documents/{id}/pages/{number}", get(page))
+        .route("/v1/documents/{id}/pdf", get(pdf))
+        .route("/v1/search", get(search))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -184,15 +187,20 @@ async fn original(
     Path(id): Path<String>,
 ) -> Result<Response, DocumentsError> {
     let (row, bytes) = s.library.original(&who.user_id, &id).await?;
-    let mut res = ([(CONTENT_TYPE, media_type(&bytes))], bytes).into_response();
+    Ok(download(media_type(&bytes), &row.name, bytes))
+}
+
+/// A file to save, never to run: an attachment under `name`, sandboxed.
+fn download(media_type: &'static str, name: &str, bytes: bytes::Bytes) -> Response {
+    let mut res = ([(CONTENT_TYPE, media_type)], bytes).into_response();
     let h = res.headers_mut();
-    h.insert(CONTENT_DISPOSITION, attachment(&row.name));
+    h.insert(CONTENT_DISPOSITION, attachment(name));
     h.insert(
         CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(DOWNLOAD_POLICY),
     );
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    Ok(res)
+    res
 }
 
 /// A stored page as OCR gave it.
@@ -282,10 +290,40 @@ async fn page(
     Ok(Json(page_result(row).page))
 }
 
+#[utoipa::path(get, path = "/v1/documents/{id}/pdf", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, description = "a searchable PDF: each scanned page's image with its words as invisible text; born-digital pages as they were", content_type = "application/pdf"),
+              (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
+async fn pdf(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, DocumentsError> {
+    let (row, bytes) = s.library.searchable_pdf(&who.user_id, &id).await?;
+    let stem = row
+        .name
+        .rsplit_once('.')
+        .map_or(row.name.as_str(), |(stem, _)| stem);
+    let name = format!("{stem}.searchable.pdf");
+    Ok(download("application/pdf", &name, bytes))
+}
+
+#[utoipa::path(get, path = "/v1/search", tag = "documents", security(("bearer" = [])),
+    params(SearchQuery),
+    responses((status = 200, body = SearchResults, description = "your finished pages that match, best first"),
+              (status = 400, description = "no word to look for, or a bad filter")))]
+async fn search(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<SearchResults>, DocumentsError> {
+    Ok(Json(s.library.search(&who.user_id, &query).await?))
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(upload, list, show, remove, original, text, hocr, tsv, json, page),
-    components(schemas(Document, DocumentList, DocumentStatus, wire::ocr::Document, wire::ocr::Page)),
+    paths(upload, list, show, remove, original, text, hocr, tsv, json, page, pdf, search),
+    components(schemas(Document, DocumentList, DocumentStatus, wire::ocr::Document, wire::ocr::Page,
+                       SearchResults, wire::search::SearchHit, wire::search::SnippetPart)),
     modifiers(&BearerAuth),
     tags((name = "documents", description = "The library: documents kept, read once, found again")),
 )]

@@ -7,12 +7,16 @@ use sqlx::migrate::Migrator;
 use sqlx::{Acquire, AnyPool};
 use wire::documents::DocumentStatus;
 
-/// The library's SQL is the same on both backends (`TEXT`, `BIGINT`).
-static BOTH: Migrator = sqlx::migrate!("./migrations");
+use crate::search::{PageTerms, Query};
+
+/// The tables are the same on both backends; the search index is not
+/// (`tsvector` with a GIN index, an FTS5 table).
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 static MIGRATIONS: Migrations = Migrations {
-    postgres: &BOTH,
-    sqlite: &BOTH,
+    postgres: &POSTGRES,
+    sqlite: &SQLITE,
     lock: 0x5c41_d0c5_0001,
 };
 
@@ -79,6 +83,29 @@ pub struct PageRow {
     pub tsv: String,
 }
 
+/// A search of one user's library.
+pub struct Search<'a> {
+    pub query: &'a Query,
+    /// Only these documents (all when empty).
+    pub documents: &'a [String],
+    /// Uploaded in `[since, until)`, milliseconds.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// A matching page.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HitRow {
+    pub document_id: String,
+    pub name: String,
+    pub number: i64,
+    /// wire::ocr::Page as JSON.
+    pub result: String,
+    pub score: f64,
+}
+
 /// A document a worker holds the lease of.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claim {
@@ -119,6 +146,17 @@ impl Cursor {
 pub struct Usage {
     pub documents: u64,
     pub bytes: u64,
+}
+
+/// Index every stored page of the library again (after the normalization
+/// changed), `progress` told after each batch (pages done, pages in all).
+pub async fn reindex(
+    config: &crate::DocumentsConfig,
+    progress: impl FnMut(u64, u64),
+) -> Result<u64, DatabaseError> {
+    let url = config.connection_url()?;
+    let store = Store::open(secrecy::ExposeSecret::expose_secret(&url), 2).await?;
+    Ok(store.reindex(progress).await?)
 }
 
 /// Apply the library's migrations (one replica at a time) and close.
@@ -250,6 +288,10 @@ impl Store {
             .await?
             .is_some();
         if found {
+            sqlx::query("DELETE FROM page_index WHERE document_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM pages WHERE document_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -292,7 +334,12 @@ impl Store {
             .bind(id)
             .fetch_one(self.pool())
             .await?;
-        Ok(documents + pages)
+        let (indexed,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM page_index WHERE document_id = $1")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
+        Ok(documents + pages + indexed)
     }
 
     /// Take the next document to read, with a lease until `until`: a queued
@@ -356,6 +403,7 @@ impl Store {
         id: &str,
         holder: &str,
         page: &PageRow,
+        terms: &PageTerms,
         until: i64,
     ) -> Result<bool, sqlx::Error> {
         let mut conn = self.pool().acquire().await?;
@@ -386,8 +434,169 @@ impl Store {
         .bind(page.tsv.as_str())
         .execute(&mut *tx)
         .await?;
+        self.index(&mut tx, id, page.number, terms).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Write a page's search terms, replacing what it had.
+    async fn index(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        id: &str,
+        number: i64,
+        terms: &PageTerms,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM page_index WHERE document_id = $1 AND number = $2")
+            .bind(id)
+            .bind(number)
+            .execute(&mut *conn)
+            .await?;
+        let insert = match self.db.backend() {
+            Backend::Postgres => sqlx::query(
+                "INSERT INTO page_index (document_id, number, terms) \
+                 VALUES ($1, $2, CAST($3 AS tsvector))",
+            )
+            .bind(id)
+            .bind(number)
+            .bind(terms.tsvector()),
+            Backend::Sqlite => sqlx::query(
+                "INSERT INTO page_index (document_id, number, en, fr) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(number)
+            .bind(terms.en.as_str())
+            .bind(terms.fr.as_str()),
+        };
+        insert.execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Index a stored page again (after the normalization changed).
+    async fn reindex_page(
+        &self,
+        id: &str,
+        number: i64,
+        terms: &PageTerms,
+    ) -> Result<(), sqlx::Error> {
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        self.index(&mut tx, id, number, terms).await?;
+        tx.commit().await
+    }
+
+    pub async fn reindex(&self, mut progress: impl FnMut(u64, u64)) -> Result<u64, sqlx::Error> {
+        let total = self.page_count().await?.max(0) as u64;
+        let mut done = 0;
+        let mut after: Option<(String, i64)> = None;
+        loop {
+            let batch = self
+                .pages_after(after.as_ref().map(|(id, n)| (id.as_str(), *n)), 200)
+                .await?;
+            let Some(last) = batch.last() else { break };
+            after = Some((last.0.clone(), last.1));
+            for (id, number, result) in &batch {
+                let terms = serde_json::from_str::<wire::ocr::Page>(result)
+                    .map(|page| PageTerms::of_page(&page))
+                    .unwrap_or_default();
+                self.reindex_page(id, *number, &terms).await?;
+            }
+            done += batch.len() as u64;
+            progress(done, total.max(done));
+        }
+        Ok(done)
+    }
+
+    /// Every stored page after `after` (document id, page number), in that
+    /// order, `limit` at a time: what reindexing walks.
+    async fn pages_after(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: u32,
+    ) -> Result<Vec<(String, i64, String)>, sqlx::Error> {
+        let (id, number) = after.unwrap_or(("", 0));
+        sqlx::query_as(
+            "SELECT document_id, number, result FROM pages \
+             WHERE document_id > $1 OR (document_id = $1 AND number > $2) \
+             ORDER BY document_id, number LIMIT $3",
+        )
+        .bind(id)
+        .bind(number)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+    }
+
+    async fn page_count(&self) -> Result<i64, sqlx::Error> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM pages")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
+    /// `owner`'s finished pages that match, best first.
+    pub async fn search(
+        &self,
+        owner: &str,
+        search: &Search<'_>,
+    ) -> Result<Vec<HitRow>, sqlx::Error> {
+        let (matching, score, order) = match self.db.backend() {
+            Backend::Postgres => (
+                "page_index.terms @@ CAST($1 AS tsquery)",
+                "CAST(ts_rank_cd(page_index.terms, CAST($1 AS tsquery)) AS DOUBLE PRECISION)",
+                "DESC",
+            ),
+            // bm25 is lower for a better match.
+            // FTS5 wants the table's own name, not an alias.
+            Backend::Sqlite => ("page_index MATCH $1", "-bm25(page_index)", "DESC"),
+        };
+        let mut sql = format!(
+            "SELECT page_index.document_id, d.name, p.number, p.result, {score} AS score \
+             FROM page_index \
+             JOIN documents d ON d.id = page_index.document_id \
+             JOIN pages p ON p.document_id = page_index.document_id \
+               AND p.number = page_index.number \
+             WHERE {matching} AND d.owner = $2 AND d.status = 'done'"
+        );
+        let mut n = 2;
+        let mut next = || {
+            n += 1;
+            format!("${n}")
+        };
+        if !search.documents.is_empty() {
+            let list: Vec<String> = search.documents.iter().map(|_| next()).collect();
+            sql.push_str(&format!(" AND d.id IN ({})", list.join(", ")));
+        }
+        if search.since.is_some() {
+            sql.push_str(&format!(" AND d.created_at >= {}", next()));
+        }
+        if search.until.is_some() {
+            sql.push_str(&format!(" AND d.created_at < {}", next()));
+        }
+        sql.push_str(&format!(
+            " ORDER BY score {order}, d.created_at DESC, p.number LIMIT {} OFFSET {}",
+            next(),
+            next()
+        ));
+        let expression = match self.db.backend() {
+            Backend::Postgres => search.query.tsquery(),
+            Backend::Sqlite => search.query.fts5(),
+        };
+        let mut query = sqlx::query_as(&sql).bind(expression).bind(owner);
+        for id in search.documents {
+            query = query.bind(id.as_str());
+        }
+        if let Some(since) = search.since {
+            query = query.bind(since);
+        }
+        if let Some(until) = search.until {
+            query = query.bind(until);
+        }
+        query
+            .bind(i64::from(search.limit))
+            .bind(i64::from(search.offset))
+            .fetch_all(self.pool())
+            .await
     }
 
     /// Settle a held document: `done`, `failed` with a reason, or back to
@@ -527,8 +736,14 @@ mod tests {
             store.claim("b", later).await.unwrap().is_none(),
             "held by a"
         );
-        assert!(!store.store_page("d1", "b", &page(1), later).await.unwrap());
-        assert!(store.store_page("d1", "a", &page(1), later).await.unwrap());
+        assert!(!store
+            .store_page("d1", "b", &page(1), &PageTerms::default(), later)
+            .await
+            .unwrap());
+        assert!(store
+            .store_page("d1", "a", &page(1), &PageTerms::default(), later)
+            .await
+            .unwrap());
         assert_eq!(store.next_page("d1").await.unwrap(), 2);
 
         // a's lease runs out: b takes the document, and a can write no more.
@@ -539,9 +754,15 @@ mod tests {
             .unwrap()
             .expect("an expired lease");
         assert_eq!(taken.attempts, 2);
-        assert!(!store.store_page("d1", "a", &page(2), later).await.unwrap());
+        assert!(!store
+            .store_page("d1", "a", &page(2), &PageTerms::default(), later)
+            .await
+            .unwrap());
         assert!(!store.settle("d1", "a", Settle::Done).await.unwrap());
-        assert!(store.store_page("d1", "b", &page(2), later).await.unwrap());
+        assert!(store
+            .store_page("d1", "b", &page(2), &PageTerms::default(), later)
+            .await
+            .unwrap());
         assert!(store.settle("d1", "b", Settle::Done).await.unwrap());
         let row = store.get("u1", "d1").await.unwrap().unwrap();
         assert_eq!((row.status(), row.pages_done), (DocumentStatus::Done, 2));
@@ -589,12 +810,89 @@ mod tests {
         let (_dir, store) = store_with_one_document().await;
         let later = now_ms() + 60_000;
         store.claim("a", later).await.unwrap().unwrap();
-        assert!(store.store_page("d1", "a", &page(1), later).await.unwrap());
+        assert!(store
+            .store_page("d1", "a", &page(1), &PageTerms::default(), later)
+            .await
+            .unwrap());
         assert!(!store.delete("u2", "d1").await.unwrap(), "not u2's");
         assert!(store.delete("u1", "d1").await.unwrap());
         assert_eq!(store.rows_of("d1").await.unwrap(), 0);
         assert!(!store.renew("d1", "a", later).await.unwrap());
-        assert!(!store.store_page("d1", "a", &page(2), later).await.unwrap());
+        assert!(!store
+            .store_page("d1", "a", &page(2), &PageTerms::default(), later)
+            .await
+            .unwrap());
+        assert_eq!(store.rows_of("d1").await.unwrap(), 0);
+    }
+
+    async fn search(store: &Store, owner: &str, q: &str) -> Vec<(String, i64)> {
+        let query: Query = q.parse().unwrap();
+        let search = Search {
+            query: &query,
+            documents: &[],
+            since: None,
+            until: None,
+            limit: 10,
+            offset: 0,
+        };
+        let hits = store.search(owner, &search).await.unwrap();
+        hits.into_iter()
+            .map(|h| (h.document_id, h.number))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_page_is_found_once_its_document_is_done_and_never_after_a_delete() {
+        let (_dir, store) = store_with_one_document().await;
+        let later = now_ms() + 60_000;
+        store.claim("a", later).await.unwrap().unwrap();
+        for (n, text) in [(1, "Le château de la tannerie"), (2, "Invoices are due")] {
+            let mut result = wire::ocr::Page::blank(n as usize);
+            result.text = text.into();
+            let row = PageRow {
+                result: serde_json::to_string(&result).unwrap(),
+                ..page(n)
+            };
+            let terms = PageTerms::of_page(&result);
+            assert!(store
+                .store_page("d1", "a", &row, &terms, later)
+                .await
+                .unwrap());
+        }
+        assert_eq!(
+            search(&store, "u1", "chateau").await,
+            [],
+            "still processing"
+        );
+        assert!(store.settle("d1", "a", Settle::Done).await.unwrap());
+        assert_eq!(search(&store, "u1", "chateau").await, [("d1".into(), 1)]);
+        assert_eq!(
+            search(&store, "u1", "invoice due").await,
+            [("d1".into(), 2)]
+        );
+        assert_eq!(
+            search(&store, "u1", "tann* -invoice").await,
+            [("d1".into(), 1)]
+        );
+        assert_eq!(search(&store, "u1", "\"due are\"").await, []);
+        assert_eq!(search(&store, "u2", "chateau").await, [], "not u2's");
+        assert_eq!(store.rows_of("d1").await.unwrap(), 1 + 2 + 2);
+
+        // An index written by an older normalization: reindexing rebuilds
+        // it from the stored results.
+        store
+            .reindex_page("d1", 1, &PageTerms::default())
+            .await
+            .unwrap();
+        assert_eq!(search(&store, "u1", "chateau").await, []);
+        let mut told = Vec::new();
+        let done = store.reindex(|n, of| told.push((n, of))).await.unwrap();
+        assert_eq!((done, told), (2, vec![(2, 2)]));
+        assert_eq!(search(&store, "u1", "chateau").await, [("d1".into(), 1)]);
+        assert_eq!(store.rows_of("d1").await.unwrap(), 1 + 2 + 2);
+
+        assert!(store.delete("u1", "d1").await.unwrap());
+        assert_eq!(search(&store, "u1", "chateau").await, []);
         assert_eq!(store.rows_of("d1").await.unwrap(), 0);
     }
 }

@@ -12,6 +12,7 @@ use wire::ocr::OcrOptions;
 
 use crate::library::Library;
 use crate::reader::ReadError;
+use crate::search::PageTerms;
 use crate::store::{now_ms, Claim, PageRow, Settle};
 
 /// The workers of this process.
@@ -197,6 +198,7 @@ impl Worker {
                 Err(ReadError::Permanent(reason)) => return Outcome::Failed(reason, "unreadable"),
                 Err(ReadError::Transient(reason)) => return Outcome::Retry(reason),
             };
+            let terms = PageTerms::of_page(&page.page);
             let row = PageRow {
                 number,
                 result: serde_json::to_string(&page.page).unwrap_or_default(),
@@ -206,7 +208,7 @@ impl Worker {
             let until = now_ms() + self.lease_ms();
             match library
                 .store
-                .store_page(&claim.id, &self.holder, &row, until)
+                .store_page(&claim.id, &self.holder, &row, &terms, until)
                 .await
             {
                 Ok(true) => {

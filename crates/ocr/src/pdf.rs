@@ -17,6 +17,7 @@ use pdfium_render::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::decode::{DecodeError, Limits, Page};
+use crate::searchable::{self, TextLayer};
 
 /// How PDF pages are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub enum PdfPage {
         width: u32,
         height: u32,
         text: String,
+        /// Its words with their boxes, in pixels at the requested resolution.
+        blocks: Vec<wire::ocr::Block>,
     },
     /// A rasterized page, to be recognized.
     Image(Page),
@@ -79,6 +82,28 @@ enum Msg {
     },
     Close {
         id: u64,
+    },
+    /// A PDF's recognized pages given their words as invisible text.
+    Overlay {
+        bytes: bytes::Bytes,
+        layers: Vec<TextLayer>,
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
+    },
+    /// A new PDF, to be made of image pages.
+    Create {
+        id: u64,
+    },
+    ImagePage {
+        id: u64,
+        jpeg: Vec<u8>,
+        /// The page's size in points.
+        size: (f32, f32),
+        layer: TextLayer,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Save {
+        id: u64,
+        reply: oneshot::Sender<Result<Vec<u8>, String>>,
     },
 }
 
@@ -131,6 +156,54 @@ impl PdfDoc {
     }
 }
 
+/// A PDF being made on the PDFium thread; dropped unsaved, it is discarded.
+pub struct PdfBuilder {
+    id: u64,
+    tx: Sender<Msg>,
+}
+
+impl PdfBuilder {
+    /// Add a page of `size` points showing `jpeg`, with `layer`'s words.
+    pub async fn image_page(
+        &self,
+        jpeg: Vec<u8>,
+        size: (f32, f32),
+        layer: TextLayer,
+    ) -> Result<(), DecodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::ImagePage {
+                id: self.id,
+                jpeg,
+                size,
+                layer,
+                reply,
+            })
+            .map_err(|_| DecodeError::PdfUnavailable)?;
+        answer
+            .await
+            .map_err(|_| DecodeError::PdfUnavailable)?
+            .map_err(DecodeError::Corrupt)
+    }
+
+    pub async fn save(self) -> Result<Vec<u8>, DecodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Msg::Save { id: self.id, reply })
+            .map_err(|_| DecodeError::PdfUnavailable)?;
+        answer
+            .await
+            .map_err(|_| DecodeError::PdfUnavailable)?
+            .map_err(DecodeError::Corrupt)
+    }
+}
+
+impl Drop for PdfBuilder {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Close { id: self.id });
+    }
+}
+
 impl Drop for PdfDoc {
     fn drop(&mut self) {
         let _ = self.tx.send(Msg::Close { id: self.id });
@@ -160,6 +233,7 @@ fn candidates(configured: Option<&str>) -> Vec<PathBuf> {
 /// The PDFium thread: documents stay open between their pages' requests.
 fn serve(pdfium: Pdfium, rx: Receiver<Msg>) {
     let mut docs: HashMap<u64, (PdfDocument<'_>, Opening)> = HashMap::new();
+    let mut built: HashMap<u64, PdfDocument<'_>> = HashMap::new();
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Open {
@@ -186,6 +260,45 @@ fn serve(pdfium: Pdfium, rx: Receiver<Msg>) {
             }
             Msg::Close { id } => {
                 docs.remove(&id);
+                built.remove(&id);
+            }
+            Msg::Overlay {
+                bytes,
+                layers,
+                reply,
+            } => {
+                let _ = reply.send(overlay(&pdfium, bytes, &layers));
+            }
+            Msg::Create { id } => match pdfium.create_new_pdf() {
+                Ok(doc) => {
+                    built.insert(id, doc);
+                }
+                Err(e) => tracing::warn!(error = %e, "PDFium could not create a PDF"),
+            },
+            Msg::ImagePage {
+                id,
+                jpeg,
+                size,
+                mut layer,
+                reply,
+            } => {
+                let done = match built.get_mut(&id) {
+                    Some(doc) => searchable::add_image_page(doc, jpeg, size)
+                        .and_then(|index| {
+                            layer.index = index;
+                            searchable::add_text_layer(doc, &layer)
+                        })
+                        .map_err(|e| format!("page {}: {e}", layer.index + 1)),
+                    None => Err("the PDF could not be created".into()),
+                };
+                let _ = reply.send(done);
+            }
+            Msg::Save { id, reply } => {
+                let saved = match built.remove(&id) {
+                    Some(doc) => doc.save_to_bytes().map_err(|e| e.to_string()),
+                    None => Err("the PDF could not be created".into()),
+                };
+                let _ = reply.send(saved);
             }
         }
     }
@@ -239,6 +352,36 @@ impl PdfReader {
             Ok(Err(problem)) => unavailable(problem),
             Err(_) => unavailable("the PDFium thread stopped".to_string()),
         }
+    }
+
+    /// `bytes` (a PDF) with each of `layers` written as invisible text on
+    /// its page; the other pages are kept as they are.
+    pub async fn overlay(
+        &self,
+        bytes: bytes::Bytes,
+        layers: Vec<TextLayer>,
+    ) -> Result<Vec<u8>, DecodeError> {
+        let tx = self.tx.as_ref().ok_or(DecodeError::PdfUnavailable)?;
+        let (reply, answer) = oneshot::channel();
+        tx.send(Msg::Overlay {
+            bytes,
+            layers,
+            reply,
+        })
+        .map_err(|_| DecodeError::PdfUnavailable)?;
+        answer
+            .await
+            .map_err(|_| DecodeError::PdfUnavailable)?
+            .map_err(DecodeError::Corrupt)
+    }
+
+    /// A new PDF, made a page at a time from images.
+    pub fn create(&self) -> Result<PdfBuilder, DecodeError> {
+        let tx = self.tx.as_ref().ok_or(DecodeError::PdfUnavailable)?;
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        tx.send(Msg::Create { id })
+            .map_err(|_| DecodeError::PdfUnavailable)?;
+        Ok(PdfBuilder { id, tx: tx.clone() })
     }
 
     /// Why PDF input is unavailable, if it is.
@@ -332,12 +475,35 @@ fn read_page(doc: &PdfDocument<'_>, index: usize, open: &Opening) -> PdfPage {
     let width = (page.width().value * scale).round().max(1.0) as u32;
     let height = (page.height().value * scale).round().max(1.0) as u32;
     if open.mode != PdfMode::Force {
-        let text = page.text().map(|t| t.all()).unwrap_or_default();
+        let layer = page.text().ok();
+        let text = layer.as_ref().map(|t| t.all()).unwrap_or_default();
         if !text.trim().is_empty() || open.mode == PdfMode::TextOnly {
+            let page_top = page.height().value;
+            let glyph = |c: PdfPageTextChar<'_>| {
+                let bbox = c.tight_bounds().ok().map(|r| {
+                    let px = |v: f32, max: u32| ((v * scale).round().max(0.0) as u32).min(max);
+                    [
+                        px(r.left().value, width),
+                        px(page_top - r.top().value, height),
+                        px(r.right().value, width),
+                        px(page_top - r.bottom().value, height),
+                    ]
+                });
+                crate::layout::Glyph {
+                    c: c.unicode_char().unwrap_or('\u{fffd}'),
+                    bbox,
+                }
+            };
+            let glyphs: Vec<_> = match &layer {
+                Some(t) => t.chars().iter().map(glyph).collect(),
+                None => Vec::new(),
+            };
+            let blocks = crate::layout::blocks(glyphs);
             return PdfPage::Text {
                 width,
                 height,
                 text,
+                blocks,
             };
         }
     }
@@ -360,6 +526,19 @@ fn read_page(doc: &PdfDocument<'_>, index: usize, open: &Opening) -> PdfPage {
         Ok(page) => PdfPage::Image(page),
         Err(e) => page_failed(index, "rendered", &e),
     }
+}
+
+/// `bytes` (a PDF) with `layers` written on their pages.
+#[tracing::instrument(skip_all, name = "pdf_overlay", fields(pages = layers.len()))]
+fn overlay(pdfium: &Pdfium, bytes: bytes::Bytes, layers: &[TextLayer]) -> Result<Vec<u8>, String> {
+    let mut doc = pdfium
+        .load_pdf_from_byte_vec(Vec::from(bytes), None)
+        .map_err(|_| DAMAGED.to_string())?;
+    for layer in layers {
+        searchable::add_text_layer(&mut doc, layer)
+            .map_err(|e| format!("page {}: {e}", layer.index + 1))?;
+    }
+    doc.save_to_bytes().map_err(|e| e.to_string())
 }
 
 /// The detail of a PDF that PDFium could not open.

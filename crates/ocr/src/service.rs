@@ -15,7 +15,9 @@ use crate::engine::{EngineError, EnginePool, OrientationCheck, PageJob, Recogniz
 use crate::error::OcrError;
 use crate::jobs::{Jobs, Progress};
 use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
+use crate::searchable::TextLayer;
 use crate::tsv;
+use wire::ocr::PageSource;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +172,32 @@ impl Pages {
             },
         }
     }
+}
+
+/// JPEG quality of the pages of a searchable PDF made from images.
+const JPEG_QUALITY: u8 = 85;
+
+/// A grey page as JPEG.
+fn jpeg(page: &Page) -> Result<Vec<u8>, OcrError> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+        .encode(
+            &page.gray,
+            page.width,
+            page.height,
+            image::ExtendedColorType::L8,
+        )
+        .map_err(|e| OcrError::Upload(e.to_string()))?;
+    Ok(out)
+}
+
+/// A white page, where one could not be read.
+fn blank_jpeg() -> Result<Vec<u8>, OcrError> {
+    jpeg(&Page {
+        width: 8,
+        height: 8,
+        gray: vec![255; 64],
+    })
 }
 
 /// Where Tesseract's language files are.
@@ -466,6 +494,74 @@ impl Ocr {
         Ok((page, total))
     }
 
+    /// A searchable PDF of `bytes` as `pages` read it. A PDF keeps every
+    /// page as it is, its recognized pages given their words as invisible
+    /// text (born-digital ones are left alone: they have their text). An
+    /// image becomes pages of JPEG at the reading's resolution, upright as
+    /// they were read (a JPEG that needed no turn is embedded as it is),
+    /// each decoded only when its turn comes, under the decode budget.
+    #[tracing::instrument(skip_all, name = "ocr_searchable_pdf", fields(bytes = bytes.len(), pages = pages.len()))]
+    pub async fn searchable_pdf(
+        &self,
+        bytes: bytes::Bytes,
+        opts: &Options,
+        pages: &[wire::ocr::Page],
+    ) -> Result<Vec<u8>, OcrError> {
+        let layer = |index: usize, page: &wire::ocr::Page, rotation: u32| TextLayer {
+            index,
+            upright: (page.width, page.height),
+            rotation,
+            words: page.words().map(|w| (w.text.clone(), w.bbox)).collect(),
+        };
+        let format = Format::sniff(&bytes);
+        if format == Some(Format::Pdf) {
+            let layers = pages
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.source == PageSource::Ocr && p.width > 0)
+                .map(|(i, p)| layer(i, p, p.rotation))
+                .collect();
+            return Ok(self.pdf.overlay(bytes, layers).await?);
+        }
+        let source = self.open(bytes.clone(), opts).await?;
+        let as_is = format == Some(Format::Jpeg)
+            && source.len() == 1
+            && pages
+                .first()
+                .is_some_and(|p| p.rotation == 0 && p.width > 0);
+        let points = |px: u32| px as f32 * 72.0 / opts.dpi.max(1) as f32;
+        let builder = self.pdf.create()?;
+        for i in 0..source.len() {
+            let result = pages.get(i).filter(|p| p.width > 0 && p.error.is_none());
+            let jpeg = match result {
+                _ if as_is => bytes.to_vec(),
+                // A page that could not be read is a blank page.
+                None => blank_jpeg()?,
+                Some(result) => {
+                    let _reservation = self.budget.reserve(source.need(i), None).await?;
+                    match source.page(i, self.limits()).await? {
+                        PdfPage::Image(page) => {
+                            let rotation = result.rotation;
+                            tokio::task::spawn_blocking(move || {
+                                jpeg(&crate::osd::rotate_ccw(&page, rotation))
+                            })
+                            .await
+                            .map_err(|e| OcrError::Upload(e.to_string()))??
+                        }
+                        _ => blank_jpeg()?,
+                    }
+                }
+            };
+            // Letter size for a page that has no size of its own.
+            let size = result.map_or((612.0, 792.0), |p| (points(p.width), points(p.height)));
+            let blank = wire::ocr::Page::blank(i + 1);
+            // The page is drawn upright: its words need no turn.
+            let words = layer(i, result.unwrap_or(&blank), 0);
+            builder.image_page(jpeg, size, words).await?;
+        }
+        Ok(builder.save().await?)
+    }
+
     /// How many pages a document has, by its headers alone.
     pub async fn count_pages(
         &self,
@@ -517,10 +613,12 @@ impl Ocr {
                 width,
                 height,
                 text,
+                blocks,
             } => {
                 page.width = width;
                 page.height = height;
                 page.text = text;
+                page.blocks = blocks;
                 page.mean_confidence = 100;
                 page.source = wire::ocr::PageSource::TextLayer;
             }

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `users`, `keys`, `openapi`, `probe`.
+//! The command line: `serve`, `migrate`, `users`, `keys`, `documents`,
+//! `openapi`, `probe`.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -50,6 +51,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Maintain the document library.
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
+    },
     /// Print the OpenAPI document of the services in `--target`.
     Openapi {
         #[arg(long, default_value = "all")]
@@ -72,6 +78,13 @@ pub enum UsersCommand {
     List,
     /// Disable an account (its tokens stop refreshing, its API keys stop working).
     Disable { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocumentsCommand {
+    /// Rebuild the search index from every stored page (after an upgrade
+    /// that changed how text is normalized); the library stays usable.
+    Reindex,
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +167,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let auth = auth::Auth::open(config.auth, 1).await?;
             let kid = auth.rotate_keys(activate_in).await?;
             println!("{kid}");
+        }
+        Command::Documents {
+            command: DocumentsCommand::Reindex,
+        } => {
+            let bar = indicatif::ProgressBar::new(0).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "reindexing {bar:40} {pos}/{len} pages ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let done = documents::store::reindex(&config.documents, |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })
+            .await?;
+            bar.finish_and_clear();
+            println!("documents: {done} pages reindexed");
         }
         Command::Probe { path } => {
             let url = format!("http://127.0.0.1:{}{path}", config.server.bind.port());

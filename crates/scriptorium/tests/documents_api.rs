@@ -6,17 +6,14 @@ mod common;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use common::{Db, TestApp, TestDb};
+use common::library::{serve, start, Library};
+use common::{Db, TestDb};
 use image::GrayImage;
 use reqwest::multipart::{Form, Part};
 use reqwest::StatusCode;
 use scriptorium::configuration::Config;
 use serde_json::Value;
 use wire::documents::{Document, DocumentList, DocumentStatus};
-
-fn targets() -> scriptorium::targets::Targets {
-    "auth,ocr,documents".parse().unwrap()
-}
 
 /// Page `n`'s lines: a few mixed English and French sentences.
 fn lines(n: usize) -> Vec<String> {
@@ -45,107 +42,6 @@ fn tiff_from(first: usize, count: usize) -> Vec<u8> {
             .unwrap();
     }
     out.into_inner()
-}
-
-struct Library {
-    app: TestApp,
-    token: String,
-    db: TestDb,
-}
-
-/// The library on `db`, ready.
-async fn serve(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let mut config = db.config();
-    tweak(&mut config);
-    let app = TestApp::start_targets(config, &targets()).await;
-    let ready = app.wait_ready().await;
-    assert_eq!(ready["checks"]["documents"], "ok", "{ready}");
-    app
-}
-
-/// The library on a new `db`, and a user of it.
-async fn start(db: TestDb, tweak: impl FnOnce(&mut Config)) -> Library {
-    let app = serve(&db, tweak).await;
-    let t = app.signed_up("reader").await;
-    Library {
-        token: t["access_token"].as_str().unwrap().to_owned(),
-        app,
-        db,
-    }
-}
-
-impl Library {
-    async fn upload_as(&self, token: &str, bytes: Vec<u8>, name: &str) -> reqwest::Response {
-        let form = Form::new().part("file", Part::bytes(bytes).file_name(name.to_owned()));
-        self.app
-            .client
-            .post(self.app.url("/v1/documents?languages=eng%2Bfra"))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn upload(&self, bytes: Vec<u8>, name: &str) -> Document {
-        let r = self.upload_as(&self.token, bytes, name).await;
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        let location = r.headers()["location"].to_str().unwrap().to_owned();
-        let doc: Document = r.json().await.unwrap();
-        assert_eq!(location, format!("/v1/documents/{}", doc.id));
-        doc
-    }
-
-    async fn delete_as(&self, token: &str, id: &str) -> reqwest::Response {
-        self.app
-            .client
-            .delete(self.app.url(&format!("/v1/documents/{id}")))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.app.get_auth(path, &self.token).await
-    }
-
-    async fn document(&self, id: &str) -> Document {
-        let r = self.get(&format!("/v1/documents/{id}")).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json().await.unwrap()
-    }
-
-    /// Poll until `done` says so of the document.
-    async fn wait_for(&self, id: &str, done: impl Fn(&Document) -> bool) -> Document {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let doc = self.document(id).await;
-            if done(&doc) {
-                return doc;
-            }
-            assert!(Instant::now() < deadline, "still {doc:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn wait_done(&self, id: &str) -> Document {
-        let doc = self
-            .wait_for(id, |d| {
-                matches!(d.status, DocumentStatus::Done | DocumentStatus::Failed)
-            })
-            .await;
-        assert_eq!(doc.status, DocumentStatus::Done, "{doc:?}");
-        doc
-    }
-
-    fn recognized(&self) -> u64 {
-        self.app.ocr.as_ref().unwrap().pages_recognized()
-    }
-
-    fn library(&self) -> &documents::Library {
-        self.app.library.as_ref().unwrap()
-    }
 }
 
 fn reads_like(got: &str, n: usize) {
@@ -771,4 +667,197 @@ async fn two_replicas_read_each_document_once_and_take_over_from_a_killed_one() 
     for p in &json.pages {
         reads_like(&p.text, 99 + p.page);
     }
+}
+
+/// Run a poppler tool on `pdf` and return what it prints.
+fn poppler(tool: &str, args: &[&str], pdf: &std::path::Path) -> String {
+    let out = std::process::Command::new(tool)
+        .args(args)
+        .arg(pdf)
+        // pdftotext writes to standard output when told "-".
+        .args(["-"].iter().filter(|_| tool == "pdftotext"))
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (poppler-utils): {e}"));
+    assert!(
+        out.status.success(),
+        "{tool}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Each page's size in points, as `pdfinfo` reads it.
+fn page_sizes(pdf: &std::path::Path) -> Vec<(f64, f64)> {
+    poppler("pdfinfo", &["-f", "1", "-l", "1000"], pdf)
+        .lines()
+        .filter(|l| l.starts_with("Page") && l.contains("size:"))
+        .map(|l| {
+            let size = l.split("size:").nth(1).unwrap();
+            let v: Vec<f64> = size
+                .split_whitespace()
+                .filter_map(|t| t.parse().ok())
+                .take(2)
+                .collect();
+            (v[0], v[1])
+        })
+        .collect()
+}
+
+/// Page `n`'s words and their boxes in points, as `pdftotext -bbox` places them.
+fn placed_words(pdf: &std::path::Path, n: usize) -> Vec<(String, [f64; 4])> {
+    let page = n.to_string();
+    let html = poppler("pdftotext", &["-bbox", "-f", &page, "-l", &page], pdf);
+    html.split("<word ")
+        .skip(1)
+        .map(|w| {
+            let attr = |name: &str| -> f64 {
+                let at = w.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                w[at..].split('"').next().unwrap().parse().unwrap()
+            };
+            let text = w.split('>').nth(1).unwrap().split('<').next().unwrap();
+            let text = text.replace("&amp;", "&").replace("&apos;", "'");
+            (
+                text,
+                [attr("xMin"), attr("yMin"), attr("xMax"), attr("yMax")],
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_searchable_pdf_gives_the_recognized_words_where_they_are() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let typed = ["A born digital page", "kept exactly as it was"];
+    let scan = {
+        let lines = lines(1);
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        fixtures::render_on(&refs, 50.0, Some((2480, 3508)))
+    };
+    let mut jpeg = Vec::new();
+    scan.write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+        .unwrap();
+    let original = fixtures::pdf(&[
+        fixtures::PdfPageSpec::Text(typed.iter().map(|l| l.to_string()).collect()),
+        fixtures::PdfPageSpec::Jpeg {
+            data: jpeg,
+            width: scan.width(),
+            height: scan.height(),
+        },
+    ]);
+    let doc = lib.upload(original.clone(), "mixed.pdf").await;
+    lib.wait_done(&doc.id).await;
+    let read: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let r = lib.get(&format!("/v1/documents/{}/pdf", doc.id)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("mixed.searchable.pdf"));
+    let made = r.bytes().await.unwrap();
+    let (given, out) = (dir.path().join("given.pdf"), dir.path().join("out.pdf"));
+    std::fs::write(&given, &original).unwrap();
+    std::fs::write(&out, &made).unwrap();
+
+    assert_eq!(page_sizes(&out), page_sizes(&given));
+    // The born-digital page keeps its own text, once.
+    let first = poppler("pdftotext", &["-f", "1", "-l", "1"], &out);
+    assert_eq!(first.matches("born digital").count(), 1, "{first}");
+    // The scanned page reads as OCR read it, each word on its box.
+    let second = poppler("pdftotext", &["-f", "2", "-l", "2"], &out);
+    let e = fixtures::cer(&second, &read.pages[1].text);
+    assert!(e < 0.02, "CER {e}: {second}\n---\n{}", read.pages[1].text);
+    let placed = placed_words(&out, 2);
+    let px_per_pt = f64::from(read.pages[1].width) / page_sizes(&out)[1].0;
+    let mut compared = 0;
+    for word in read.pages[1].words() {
+        // The nearest placed word of the same text (words repeat).
+        let off = placed
+            .iter()
+            .filter(|(text, _)| *text == word.text)
+            .map(|(_, at)| {
+                (0..4)
+                    .map(|i| (at[i] * px_per_pt - f64::from(word.bbox[i])).abs())
+                    .fold(0.0, f64::max)
+            })
+            .min_by(f64::total_cmp);
+        let Some(off) = off else { continue };
+        assert!(
+            off <= 4.0,
+            "{} at {:?} px is {off:.1} px off",
+            word.text,
+            word.bbox
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} words placed");
+
+    // Made once, kept beside the original, gone with the document.
+    let again = lib.get(&format!("/v1/documents/{}/pdf", doc.id)).await;
+    assert_eq!(again.bytes().await.unwrap(), made);
+    let keys = lib.library().blobs().keys(None).await.unwrap();
+    assert!(
+        keys.contains(&format!("documents/{}/searchable.pdf", doc.id)),
+        "{keys:?}"
+    );
+    assert_eq!(
+        lib.delete_as(&lib.token, &doc.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(lib.library().blobs().keys(None).await.unwrap().is_empty());
+
+    // Images become pages at the reading's resolution, with their words.
+    let doc = lib.upload(tiff(2), "two.tiff").await;
+    lib.wait_done(&doc.id).await;
+    let read: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let made = lib
+        .get(&format!("/v1/documents/{}/pdf", doc.id))
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    std::fs::write(&out, &made).unwrap();
+    let sizes = page_sizes(&out);
+    assert_eq!(sizes.len(), 2);
+    for (i, page) in read.pages.iter().enumerate() {
+        let want = (
+            f64::from(page.width) * 72.0 / 300.0,
+            f64::from(page.height) * 72.0 / 300.0,
+        );
+        assert!((sizes[i].0 - want.0).abs() < 1.0 && (sizes[i].1 - want.1).abs() < 1.0);
+        let n = (i + 1).to_string();
+        let text = poppler("pdftotext", &["-f", &n, "-l", &n], &out);
+        let e = fixtures::cer(&text, &page.text);
+        assert!(e < 0.02, "page {n}: CER {e}: {text}");
+    }
+    // Each page shows its image, at the pixels that were read.
+    let images: Vec<(usize, u32, u32)> = poppler("pdfimages", &["-list"], &out)
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].parse().unwrap(),
+                f[3].parse().unwrap(),
+                f[4].parse().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<_> = read
+        .pages
+        .iter()
+        .map(|p| (p.page, p.width, p.height))
+        .collect();
+    assert_eq!(images, want);
 }

@@ -379,6 +379,35 @@ async fn pdfs_born_digital_scanned_mixed_and_broken() {
         "{}",
         forced["text"]
     );
+    // The text layer's words sit where OCR finds them on the rendered page.
+    let typed_page: wire::ocr::Document = serde_json::from_value(doc).unwrap();
+    let forced: wire::ocr::Document = serde_json::from_value(forced).unwrap();
+    let layer_words: Vec<_> = typed_page.pages[0].words().collect();
+    assert_eq!(
+        layer_words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>(),
+        typed.join(" ").split(' ').collect::<Vec<_>>()
+    );
+    let mut compared = 0;
+    for seen in forced.pages[0].words() {
+        // The nearest layer word of the same text ("page" is on both lines).
+        let off = layer_words
+            .iter()
+            .filter(|w| w.text == seen.text)
+            .map(|w| {
+                (0..4)
+                    .map(|i| w.bbox[i].abs_diff(seen.bbox[i]))
+                    .max()
+                    .unwrap()
+            })
+            .min();
+        let Some(off) = off else { continue };
+        assert!(off <= 8, "{} is {off} px from where OCR sees it", seen.text);
+        compared += 1;
+    }
+    assert!(compared >= 6, "only {compared} words in common");
 
     // Mixed: a typed page then a scanned one.
     let r = ocr

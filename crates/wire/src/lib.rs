@@ -9,5 +9,6 @@ pub mod llm;
 pub mod ocr;
 pub mod openapi;
 pub mod problem;
+pub mod search;
 
 pub use problem::{FieldError, ProblemDocument};

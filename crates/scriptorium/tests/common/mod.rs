@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod library;
 pub mod postgres;
 pub mod process;
 pub mod s3;

@@ -1,0 +1,11 @@
+-- The search index: each page's stems (English weighted A, French B),
+-- written by the service as a tsvector literal, so that PostgreSQL and
+-- SQLite index the same terms.
+CREATE TABLE page_index (
+    document_id TEXT NOT NULL,
+    number BIGINT NOT NULL,
+    terms TSVECTOR NOT NULL,
+    PRIMARY KEY (document_id, number),
+    FOREIGN KEY (document_id, number) REFERENCES pages (document_id, number) ON DELETE CASCADE
+);
+CREATE INDEX page_index_terms ON page_index USING GIN (terms);

@@ -1,0 +1,193 @@
+//! Where a search matched on a page: the words it found (their boxes, for
+//! the page view) and a snippet around the first of them.
+
+use wire::ocr::{BBox, Page};
+use wire::search::SnippetPart;
+
+use super::query::{Piece, Query};
+use super::terms::{tokens, Stems};
+
+/// Words of context kept before the first hit, and the snippet's length.
+const BEFORE: usize = 8;
+const LENGTH: usize = 30;
+
+/// The matched words of a page and a snippet of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Highlight {
+    pub boxes: Vec<BBox>,
+    pub snippet: Vec<SnippetPart>,
+}
+
+/// One token of the page and the word it belongs to.
+struct Token {
+    word: usize,
+    stems: Stems,
+}
+
+/// Matches `query`'s pieces on `page` as the index does: a piece's tokens
+/// in a row, all in the English stems or all in the French ones.
+pub fn highlight(page: &Page, query: &Query) -> Highlight {
+    let words: Vec<(&str, Option<BBox>)> = if page.words().next().is_some() {
+        page.words()
+            .map(|w| (w.text.as_str(), Some(w.bbox)))
+            .collect()
+    } else {
+        page.text.split_whitespace().map(|w| (w, None)).collect()
+    };
+    let stream: Vec<Token> = words
+        .iter()
+        .enumerate()
+        .flat_map(|(word, (text, _))| {
+            tokens(text).into_iter().map(move |t| Token {
+                word,
+                stems: Stems::of(&t),
+            })
+        })
+        .collect();
+    let mut hit = vec![false; words.len()];
+    for piece in &query.include {
+        for start in 0..stream.len() {
+            if let Some(end) = matches_at(&stream, start, piece) {
+                for token in &stream[start..end] {
+                    hit[token.word] = true;
+                }
+            }
+        }
+    }
+    let boxes = words
+        .iter()
+        .zip(&hit)
+        .filter_map(|((_, bbox), hit)| bbox.filter(|_| *hit))
+        .collect();
+    let first = hit.iter().position(|h| *h).unwrap_or(0);
+    let from = first.saturating_sub(BEFORE);
+    let to = (from + LENGTH).min(words.len());
+    let mut snippet: Vec<SnippetPart> = Vec::new();
+    for i in from..to {
+        let text = words[i].0;
+        match snippet.last_mut() {
+            Some(last) if last.hit == hit[i] => {
+                last.text.push(' ');
+                last.text.push_str(text);
+            }
+            Some(last) => {
+                // The space between goes with the words that are not hits.
+                if last.hit {
+                    snippet.push(SnippetPart::new(format!(" {text}"), false));
+                } else {
+                    last.text.push(' ');
+                    snippet.push(SnippetPart::new(text.to_owned(), true));
+                }
+            }
+            None => snippet.push(SnippetPart::new(text.to_owned(), hit[i])),
+        }
+    }
+    Highlight { boxes, snippet }
+}
+
+/// The end of `piece` matched from `start`, if it matches there.
+fn matches_at(stream: &[Token], start: usize, piece: &Piece) -> Option<usize> {
+    let end = start + piece.tokens.len();
+    let window = stream.get(start..end)?;
+    let last = piece.tokens.len() - 1;
+    let side = |pick: fn(&Stems) -> &str| {
+        window
+            .iter()
+            .zip(&piece.tokens)
+            .enumerate()
+            .all(|(i, (t, q))| {
+                if piece.prefix && i == last {
+                    pick(&t.stems).starts_with(pick(q))
+                } else {
+                    pick(&t.stems) == pick(q)
+                }
+            })
+    };
+    (side(|s| &s.en) || side(|s| &s.fr)).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::ocr::{Block, Line, Word};
+
+    fn page(text: &str) -> Page {
+        let mut page = Page::blank(1);
+        let words = text
+            .split(' ')
+            .enumerate()
+            .map(|(i, w)| Word {
+                text: w.into(),
+                bbox: [i as u32 * 100, 10, i as u32 * 100 + 90, 40],
+                confidence: 90.0,
+            })
+            .collect();
+        page.blocks.push(Block {
+            bbox: [0, 0, 1000, 50],
+            lines: vec![Line {
+                text: text.into(),
+                bbox: [0, 0, 1000, 50],
+                words,
+            }],
+        });
+        page
+    }
+
+    fn marked(h: &Highlight) -> String {
+        h.snippet
+            .iter()
+            .map(|p| {
+                if p.hit {
+                    format!("[{}]", p.text)
+                } else {
+                    p.text.clone()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matched_words_have_their_boxes_and_are_marked() {
+        let p = page("Compte rendu des Réunions du Château, tannerie comprise");
+        let h = highlight(&p, &"reunion chateau tann*".parse().unwrap());
+        assert_eq!(
+            h.boxes,
+            [[300, 10, 390, 40], [500, 10, 590, 40], [600, 10, 690, 40]]
+        );
+        assert_eq!(
+            marked(&h),
+            "Compte rendu des [Réunions] du [Château, tannerie] comprise"
+        );
+    }
+
+    #[test]
+    fn a_phrase_marks_its_words_only_where_they_follow_each_other() {
+        let p = page("due to the date due date here");
+        let h = highlight(&p, &"\"due date\"".parse().unwrap());
+        assert_eq!(h.boxes, [[400, 10, 490, 40], [500, 10, 590, 40]]);
+        assert_eq!(marked(&h), "due to the date [due date] here");
+    }
+
+    #[test]
+    fn a_long_page_gives_a_window_around_the_first_hit() {
+        let text = (0..100)
+            .map(|i| format!("w{i}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let h = highlight(&page(&text), &"w50".parse().unwrap());
+        let words: Vec<String> = h.snippet.iter().map(|p| p.text.clone()).collect();
+        let all = words.concat();
+        assert!(all.starts_with("w42 "), "{all}");
+        assert_eq!(all.split(' ').count(), LENGTH);
+        assert_eq!(h.boxes.len(), 1);
+    }
+
+    #[test]
+    fn a_page_without_words_marks_its_text() {
+        let mut p = Page::blank(1);
+        p.text = "The invoices are due".into();
+        let h = highlight(&p, &"invoice".parse().unwrap());
+        assert!(h.boxes.is_empty());
+        assert_eq!(marked(&h), "The [invoices] are due");
+    }
+}
