@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use scriptorium_bench::PASSWORD;
+use scriptorium_bench::{children_cpu, cpu_of, PASSWORD};
 use tokio::sync::Semaphore;
 
 #[derive(Parser)]
@@ -29,29 +29,6 @@ struct Args {
     /// figures are pooled, so a slow spell on a shared machine falls on all.
     #[arg(long, default_value_t = 2)]
     turns: usize,
-}
-
-fn clock_ticks() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64
-}
-
-/// User + system CPU seconds of a process so far.
-fn cpu_of(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').context("stat format")?.1;
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
-    Ok(ticks / clock_ticks())
-}
-
-/// CPU seconds used by finished children of this process.
-fn children_cpu() -> f64 {
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable rusage.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
-    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 struct Row {

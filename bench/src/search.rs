@@ -129,6 +129,8 @@ fn queries(words: &[String], first_page: &[String]) -> Vec<(&'static str, String
 struct Row {
     backend: &'static str,
     query: &'static str,
+    /// Pages that match (all of them, not only the answer's).
+    matching: i64,
     hits: usize,
     api: (f64, f64),
     engine: (f64, f64),
@@ -218,6 +220,13 @@ async fn measure(
     let load_rate = args.pages as f64 / started.elapsed().as_secs_f64();
 
     let store = Store::open(documents_url, 2).await?;
+    let pool = sqlx::AnyPool::connect(documents_url).await?;
+    let postgres = documents_url.starts_with("postgres");
+    // Fresh statistics, as autovacuum keeps them on a library in use
+    // (right after a bulk load the planner still thinks the tables empty).
+    if postgres {
+        sqlx::query("ANALYZE").execute(&pool).await?;
+    }
     let mut rows = Vec::new();
     for (label, q) in queries(&words, &page_lines(&words, 0)) {
         let parsed: Query = q.parse()?;
@@ -253,9 +262,20 @@ async fn measure(
             store.search(&owner, &search).await?;
             engine.push(t.elapsed().as_secs_f64() * 1000.0);
         }
+        // How many pages the engine ranked for it.
+        let (matching,): (i64,) = if postgres {
+            sqlx::query_as("SELECT COUNT(*) FROM page_index WHERE terms @@ CAST($1 AS tsquery)")
+                .bind(parsed.tsquery())
+        } else {
+            sqlx::query_as("SELECT COUNT(*) FROM page_index WHERE page_index MATCH $1")
+                .bind(parsed.fts5())
+        }
+        .fetch_one(&pool)
+        .await?;
         rows.push(Row {
             backend,
             query: label,
+            matching,
             hits,
             api: (percentile(&mut api, 0.5), percentile(&mut api, 0.99)),
             engine: (percentile(&mut engine, 0.5), percentile(&mut engine, 0.99)),
@@ -278,11 +298,16 @@ async fn main() -> anyhow::Result<()> {
         loads.push(("sqlite", rate));
     }
     if matches!(args.backend.as_str(), "postgres" | "both") {
-        let server = fixtures::postgres::start_cluster();
+        // `DATABASE_URL` (a server of yours), else a throwaway cluster.
+        let server = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => fixtures::postgres::start_cluster(),
+        };
         let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&server).await?;
-        sqlx::Executor::execute(&mut conn, "CREATE DATABASE bench_documents").await?;
+        let name = format!("bench_documents_{}", std::process::id());
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str()).await?;
         let (host, _) = server.rsplit_once('/').context("a database URL")?;
-        let url = format!("{host}/bench_documents");
+        let url = format!("{host}/{name}");
         let (r, rate) = measure(&args, "postgres", &url, &dir.path().join("blobs-pg")).await?;
         rows.extend(r);
         loads.push(("postgres", rate));
@@ -292,14 +317,15 @@ async fn main() -> anyhow::Result<()> {
         args.pages, args.per_document, args.rounds
     );
     println!(
-        "| backend | query | hits | API p50 | API p99 | engine p50 | engine p99 | overhead (p50) |"
+        "| backend | query | matching pages | hits | API p50 | API p99 | engine p50 | engine p99 | overhead (p50) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}x |",
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2}x |",
             r.backend,
             r.query,
+            r.matching,
             r.hits,
             r.api.0,
             r.api.1,

@@ -540,22 +540,22 @@ impl Store {
         owner: &str,
         search: &Search<'_>,
     ) -> Result<Vec<HitRow>, sqlx::Error> {
-        let (matching, score, order) = match self.db.backend() {
+        let (matching, score) = match self.db.backend() {
             Backend::Postgres => (
                 "page_index.terms @@ CAST($1 AS tsquery)",
-                "CAST(ts_rank_cd(page_index.terms, CAST($1 AS tsquery)) AS DOUBLE PRECISION)",
-                "DESC",
+                "CAST(ts_rank(page_index.terms, CAST($1 AS tsquery)) AS DOUBLE PRECISION)",
             ),
-            // bm25 is lower for a better match.
-            // FTS5 wants the table's own name, not an alias.
-            Backend::Sqlite => ("page_index MATCH $1", "-bm25(page_index)", "DESC"),
+            // bm25 is lower for a better match. FTS5 wants the table's own
+            // name, not an alias.
+            Backend::Sqlite => ("page_index MATCH $1", "-bm25(page_index)"),
         };
+        // The best pages first, from the index and the documents alone;
+        // then the stored results of those few pages only.
         let mut sql = format!(
-            "SELECT page_index.document_id, d.name, p.number, p.result, {score} AS score \
+            "SELECT page_index.document_id AS document_id, page_index.number AS number, \
+             d.name AS name, d.created_at AS created_at, {score} AS score \
              FROM page_index \
              JOIN documents d ON d.id = page_index.document_id \
-             JOIN pages p ON p.document_id = page_index.document_id \
-               AND p.number = page_index.number \
              WHERE {matching} AND d.owner = $2 AND d.status = 'done'"
         );
         let mut n = 2;
@@ -573,11 +573,13 @@ impl Store {
         if search.until.is_some() {
             sql.push_str(&format!(" AND d.created_at < {}", next()));
         }
-        sql.push_str(&format!(
-            " ORDER BY score {order}, d.created_at DESC, p.number LIMIT {} OFFSET {}",
-            next(),
-            next()
-        ));
+        let order = "ORDER BY score DESC, created_at DESC, document_id, number";
+        sql.push_str(&format!(" {order} LIMIT {} OFFSET {}", next(), next()));
+        let sql = format!(
+            "SELECT h.document_id, h.name, h.number, p.result, h.score FROM ({sql}) h \
+             JOIN pages p ON p.document_id = h.document_id AND p.number = h.number \
+             ORDER BY h.score DESC, h.created_at DESC, h.document_id, h.number"
+        );
         let expression = match self.db.backend() {
             Backend::Postgres => search.query.tsquery(),
             Backend::Sqlite => search.query.fts5(),

@@ -861,3 +861,56 @@ async fn the_searchable_pdf_gives_the_recognized_words_where_they_are() {
         .collect();
     assert_eq!(images, want);
 }
+
+/// Pages 1 to 3 as a Deflate TIFF whose second page's compressed pixels
+/// are overwritten: its header reads, its pixels do not.
+fn tiff_with_a_damaged_page() -> Vec<u8> {
+    use tiff::encoder::{colortype, compression::Deflate, TiffEncoder};
+    let mut out = Cursor::new(Vec::new());
+    let mut enc = TiffEncoder::new(&mut out).unwrap();
+    for n in 1..=3 {
+        let img = page(n);
+        enc.write_image_with_compression::<colortype::Gray8, _>(
+            img.width(),
+            img.height(),
+            Deflate::default(),
+            img.as_raw(),
+        )
+        .unwrap();
+    }
+    let mut bytes = out.into_inner();
+    let mut dec = tiff::decoder::Decoder::new(Cursor::new(bytes.clone())).unwrap();
+    dec.seek_to_image(1).unwrap();
+    let offsets = dec.get_tag_u64_vec(tiff::tags::Tag::StripOffsets).unwrap();
+    let counts = dec
+        .get_tag_u64_vec(tiff::tags::Tag::StripByteCounts)
+        .unwrap();
+    for (at, count) in offsets.iter().zip(&counts) {
+        // Past the two-byte zlib header: the stream itself is garbage.
+        let (from, to) = (*at as usize + 2, (*at + *count) as usize);
+        bytes[from..to].fill(0xA5);
+    }
+    bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_page_fails_alone_and_the_rest_of_the_document_is_kept() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let doc = lib.upload(tiff_with_a_damaged_page(), "damaged.tiff").await;
+    let done = lib.wait_done(&doc.id).await;
+    assert_eq!((done.pages_done, done.pages_total), (3, Some(3)));
+    let read: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let damaged = &read.pages[1];
+    assert!(damaged.error.is_some(), "{damaged:?}");
+    assert!(damaged.text.is_empty());
+    for n in [1, 3] {
+        let page = &read.pages[n - 1];
+        assert_eq!(page.error, None);
+        reads_like(&page.text, n);
+    }
+}

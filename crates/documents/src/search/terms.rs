@@ -50,13 +50,21 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// Longer runs of letters are not words (a key, an encoded blob); neither
+/// backend indexes them (PostgreSQL refuses lexemes over 2 KiB).
+const MAX_TOKEN_CHARS: usize = 64;
+
+/// Tokens indexed per page and column: both columns' positions then fit
+/// PostgreSQL's 16,383.
+const MAX_PAGE_TOKENS: usize = 8_191;
+
 /// The lower-case words of `text`, in order, accents kept for the stemmers.
 pub fn tokens(text: &str) -> Vec<String> {
     text.nfc()
         .flat_map(char::to_lowercase)
         .collect::<String>()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
+        .filter(|t| !t.is_empty() && t.chars().count() <= MAX_TOKEN_CHARS)
         .map(str::to_owned)
         .collect()
 }
@@ -73,7 +81,7 @@ pub struct PageTerms {
 impl PageTerms {
     pub fn of<'a>(words: impl IntoIterator<Item = &'a str>) -> Self {
         let mut terms = Self::default();
-        for token in words.into_iter().flat_map(tokens) {
+        for token in words.into_iter().flat_map(tokens).take(MAX_PAGE_TOKENS) {
             let stems = Stems::of(&token);
             for (column, stem) in [(&mut terms.en, stems.en), (&mut terms.fr, stems.fr)] {
                 if !column.is_empty() {
@@ -103,8 +111,8 @@ impl PageTerms {
         let mut lexemes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         let en: Vec<&str> = self.en.split(' ').filter(|s| !s.is_empty()).collect();
         let offset = en.len();
-        // Positions above 16383 are where PostgreSQL stops counting.
-        let position = |i: usize| (i + 1).min(16_383);
+        // Pages hold at most 8,191 tokens: positions stay within 16,383.
+        let position = |i: usize| i + 1;
         for (i, stem) in en.iter().enumerate() {
             lexemes
                 .entry(stem)
@@ -176,6 +184,20 @@ mod tests {
         // "réunions" is the second word: English position 2, French 4 + 2.
         assert!(v.contains("'reunion':2A,6B"), "{v}");
         assert!(v.contains("'les':1A"), "{v}");
+    }
+
+    #[test]
+    fn runs_too_long_for_words_and_tokens_past_a_page_s_share_are_left_out() {
+        let blob = "x".repeat(MAX_TOKEN_CHARS + 1);
+        assert_eq!(tokens(&format!("a {blob} b")), ["a", "b"]);
+        let huge = "mot ".repeat(MAX_PAGE_TOKENS + 100);
+        let terms = PageTerms::of([huge.as_str()]);
+        assert_eq!(terms.en.split(' ').count(), MAX_PAGE_TOKENS);
+        let v = terms.tsvector();
+        assert!(
+            v.contains(&format!("{}B", 2 * MAX_PAGE_TOKENS)),
+            "the last position"
+        );
     }
 
     #[test]
