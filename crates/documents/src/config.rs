@@ -20,7 +20,7 @@ pub struct DocumentsConfig {
     pub max_connections: u32,
     pub blobs: BlobConfig,
     /// Documents read at once by this process, each one page at a time
-    /// (default: one per OCR engine).
+    /// (default: one more than OCR engines).
     pub workers: Option<usize>,
     /// How long a claim on a document holds without renewal.
     pub lease_secs: u64,
