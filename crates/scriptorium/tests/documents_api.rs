@@ -222,6 +222,7 @@ async fn another_users_document_is_404_on_every_route() {
         "/tsv",
         "/json",
         "/pages/1",
+        "/pdf",
     ] {
         let r = lib
             .app
