@@ -3,12 +3,14 @@
 use axum::http::Method;
 use bytes::Bytes;
 use serde::Serialize;
+use wire::ask::{AskRequest, AskResponse, Conversation, ConversationList};
 use wire::documents::{Document, DocumentList, ListQuery};
 use wire::ocr::OcrOptions;
 use wire::search::{SearchQuery, SearchResults};
 
+use crate::ask::AskStream;
 use crate::auth::path_segment;
-use crate::transport::{no_content, read_json, Payload};
+use crate::transport::{no_content, read_json, refusal, Payload};
 use crate::{Caller, Client, ClientError};
 
 /// `client.documents()`.
@@ -33,6 +35,10 @@ fn with_query<T: Serialize>(path: &str, query: &T) -> String {
 /// `/v1/documents/{id}` and below.
 fn document_path(id: &str, rest: &str) -> String {
     format!("/v1/documents/{}{rest}", path_segment(id))
+}
+
+fn conversation_path(id: &str) -> String {
+    format!("/v1/conversations/{}", path_segment(id))
 }
 
 impl Documents<'_> {
@@ -118,6 +124,98 @@ impl Documents<'_> {
                 .await?,
         )
         .await
+    }
+
+    /// A whole answer from your library, with its citations.
+    pub async fn ask(
+        &self,
+        caller: &Caller,
+        token: &str,
+        request: &AskRequest,
+    ) -> Result<AskResponse, ClientError> {
+        let request = AskRequest {
+            stream: false,
+            ..request.clone()
+        };
+        read_json(self.asking(caller, token, &request).await?).await
+    }
+
+    /// An answer as it is written. A refusal before the answer begins is an
+    /// `Err`; a failure midway is an [`AskEvent::Failed`].
+    pub async fn ask_stream(
+        &self,
+        caller: &Caller,
+        token: &str,
+        request: &AskRequest,
+    ) -> Result<AskStream, ClientError> {
+        let request = AskRequest {
+            stream: true,
+            ..request.clone()
+        };
+        let res = self.asking(caller, token, &request).await?;
+        if !res.status().is_success() {
+            return Err(refusal(res).await);
+        }
+        Ok(AskStream::new(res))
+    }
+
+    async fn asking(
+        &self,
+        caller: &Caller,
+        token: &str,
+        request: &AskRequest,
+    ) -> Result<axum::http::Response<axum::body::Body>, ClientError> {
+        let body = Payload::json(request);
+        self.0
+            .send(caller, Method::POST, "/v1/ask", Some(token), body)
+            .await
+    }
+
+    /// Your conversations, the latest first.
+    pub async fn conversations(
+        &self,
+        caller: &Caller,
+        token: &str,
+    ) -> Result<ConversationList, ClientError> {
+        let res = self
+            .0
+            .send(
+                caller,
+                Method::GET,
+                "/v1/conversations",
+                Some(token),
+                Payload::Empty,
+            )
+            .await?;
+        read_json(res).await
+    }
+
+    pub async fn conversation(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+    ) -> Result<Conversation, ClientError> {
+        let path = conversation_path(id);
+        let res = self
+            .0
+            .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+            .await?;
+        read_json(res).await
+    }
+
+    pub async fn delete_conversation(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+    ) -> Result<(), ClientError> {
+        let path = conversation_path(id);
+        let res = self
+            .0
+            .send(caller, Method::DELETE, &path, Some(token), Payload::Empty)
+            .await?;
+        no_content(res).await
     }
 
     pub async fn delete(&self, caller: &Caller, token: &str, id: &str) -> Result<(), ClientError> {

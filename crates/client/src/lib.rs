@@ -5,6 +5,7 @@
 //! user's address and request id ([`Caller`]) so that throttling and the
 //! audit log see the real user.
 
+pub mod ask;
 pub mod auth;
 pub mod documents;
 mod error;

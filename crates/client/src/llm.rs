@@ -6,7 +6,10 @@ use axum::body::Body;
 use axum::http::{Method, Response};
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
-use wire::llm::{ApiError, ChatChunk, ChatRequest, ChatResponse, ErrorBody, FinishReason, Usage};
+use wire::llm::{
+    ApiError, ChatChunk, ChatRequest, ChatResponse, ErrorBody, FinishReason, ModelList,
+    TokenizeRequest, TokenizeResponse, Usage,
+};
 
 use crate::transport::{read_json, refusal, Payload};
 use crate::{Caller, Client, ClientError};
@@ -38,6 +41,39 @@ impl Llm<'_> {
             return Err(refusal(res).await);
         }
         Ok(ChatStream::new(res))
+    }
+
+    /// The models served, with their context length where the server says it.
+    pub async fn models(&self, caller: &Caller, token: &str) -> Result<ModelList, ClientError> {
+        let res = self
+            .0
+            .send(
+                caller,
+                Method::GET,
+                "/v1/models",
+                Some(token),
+                Payload::Empty,
+            )
+            .await?;
+        read_json(res).await
+    }
+
+    /// `text` in the model's tokens, without the special ones.
+    pub async fn tokenize(
+        &self,
+        caller: &Caller,
+        token: &str,
+        text: &str,
+    ) -> Result<Vec<i32>, ClientError> {
+        let body = Payload::json(&TokenizeRequest {
+            content: text.to_owned(),
+            add_special: false,
+        });
+        let res = self
+            .0
+            .send(caller, Method::POST, "/v1/tokenize", Some(token), body)
+            .await?;
+        Ok(read_json::<TokenizeResponse>(res).await?.tokens)
     }
 
     async fn completion(

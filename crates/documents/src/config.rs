@@ -37,6 +37,44 @@ pub struct DocumentsConfig {
     pub quota_bytes: u64,
     /// Per user: documents stored.
     pub quota_documents: u64,
+    /// Asking the library (`[documents.ask]`).
+    pub ask: AskConfig,
+}
+
+/// How `/v1/ask` finds passages and asks the model.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AskConfig {
+    /// The OpenAI-compatible API that answers, when the llm service does
+    /// not run in this process (e.g. `http://gateway:8080`); the caller's
+    /// own credential is passed on.
+    pub llm_url: Option<String>,
+    /// The model to ask (default: the server's default).
+    pub model: Option<String>,
+    /// The model's context in tokens, when `/v1/models` does not say it.
+    pub context_tokens: u32,
+    /// The longest answer, in tokens.
+    pub answer_tokens: u32,
+    /// Pages retrieved for a question, before their passages are ranked.
+    pub candidate_pages: u32,
+    /// Passages given to the model at most, however many fit.
+    pub max_passages: usize,
+    /// The longest question, in characters.
+    pub max_question_chars: usize,
+}
+
+impl Default for AskConfig {
+    fn default() -> Self {
+        Self {
+            llm_url: None,
+            model: None,
+            context_tokens: 2048,
+            answer_tokens: 256,
+            candidate_pages: 8,
+            max_passages: 6,
+            max_question_chars: 2000,
+        }
+    }
 }
 
 impl Default for DocumentsConfig {
@@ -57,6 +95,7 @@ impl Default for DocumentsConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             quota_bytes: 2 * 1024 * 1024 * 1024,
             quota_documents: 10_000,
+            ask: AskConfig::default(),
         }
     }
 }

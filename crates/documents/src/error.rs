@@ -29,6 +29,17 @@ pub enum DocumentsError {
     BadFilter(String),
     #[error("the searchable PDF could not be made: {0}")]
     NoPdf(String),
+    #[error("{0}")]
+    BadQuestion(String),
+    #[error("no such conversation")]
+    NoConversation,
+    /// The language model cannot answer now (not configured, busy, down).
+    #[error("{detail}")]
+    Model {
+        status: StatusCode,
+        detail: String,
+        retry_after: Option<u64>,
+    },
     #[error("invalid cursor")]
     BadCursor,
     #[error("limit {0} (expected 1 to 100)")]
@@ -55,7 +66,23 @@ impl From<DocumentsError> for Problem {
                 Problem::new(StatusCode::CONFLICT, "not-ready", "Not processed yet")
                     .detail(e.to_string())
             }
+            DocumentsError::NoConversation => Problem::not_found().detail("no such conversation"),
+            DocumentsError::Model {
+                status,
+                detail,
+                retry_after,
+            } => {
+                if status == StatusCode::TOO_MANY_REQUESTS {
+                    Problem::new(status, "model-busy", "The language model is busy")
+                        .detail(detail)
+                        .retry_after(retry_after.unwrap_or(2))
+                } else {
+                    tracing::warn!(%detail, "the language model gave no answer");
+                    Problem::unavailable(detail, retry_after.unwrap_or(5))
+                }
+            }
             e @ (DocumentsError::BadCursor
+            | DocumentsError::BadQuestion(_)
             | DocumentsError::BadLimit(_)
             | DocumentsError::BadSearch(_)
             | DocumentsError::BadFilter(_)) => Problem::bad_request(e.to_string()),
@@ -90,6 +117,21 @@ impl From<DocumentsError> for Problem {
                 tracing::error!(error = %e, "blob store");
                 Problem::unavailable("the library's blob store is unavailable", 5)
             }
+        }
+    }
+}
+
+impl From<client::ClientError> for DocumentsError {
+    fn from(e: client::ClientError) -> Self {
+        let busy = e.status() == Some(StatusCode::TOO_MANY_REQUESTS);
+        DocumentsError::Model {
+            status: if busy {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            },
+            detail: format!("the language model: {e}"),
+            retry_after: e.retry_after(),
         }
     }
 }

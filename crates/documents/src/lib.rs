@@ -2,8 +2,10 @@
 //! result and a durable work queue in the library's own database, read
 //! once by whichever replica claims it.
 
+pub mod ask;
 pub mod blob;
 pub mod config;
+pub mod conversations;
 pub mod error;
 pub mod library;
 pub mod reader;

@@ -33,6 +33,9 @@ pub struct Library {
     pub(crate) config: Arc<DocumentsConfig>,
     /// Wakes an idle worker of this process when a document is queued here.
     pub(crate) queued: Arc<Notify>,
+    /// The OpenAI-compatible API that answers questions (in this process
+    /// or over HTTP); asking is unavailable without it.
+    pub(crate) llm: Option<client::Client>,
 }
 
 /// A document as its owner uploads it.
@@ -62,7 +65,14 @@ impl Library {
             reader,
             config: Arc::new(config),
             queued: Arc::new(Notify::new()),
+            llm: None,
         })
+    }
+
+    /// Questions are answered by the model behind `llm`.
+    pub fn with_llm(mut self, llm: client::Client) -> Self {
+        self.llm = Some(llm);
+        self
     }
 
     pub fn config(&self) -> &DocumentsConfig {
@@ -347,7 +357,7 @@ const MAX_OFFSET: u32 = 1000;
 const DAY_MS: i64 = 86_400_000;
 
 /// The ids of a `documents` filter (comma separated).
-fn document_ids(list: Option<&str>) -> Result<Vec<String>, DocumentsError> {
+pub(crate) fn document_ids(list: Option<&str>) -> Result<Vec<String>, DocumentsError> {
     let ids: Vec<String> = list
         .unwrap_or_default()
         .split(',')

@@ -7,18 +7,27 @@ use axum::http::header::{
     CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures::StreamExt;
+use kit::client_ip::TrustedProxies;
 use kit::problem::Query;
 use kit::token::{Principal, TokenVerifier};
 use ocr::service::{Document as OcrDocument, OutputFormat, PageResult};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
+use wire::ask::{
+    AskCitations, AskDone, AskPiece, AskRequest, AskResponse, AskStarted, Conversation,
+    ConversationList,
+};
 use wire::documents::{Document, DocumentList, DocumentStatus, ListQuery};
 use wire::ocr::OcrOptions;
 use wire::openapi::BearerAuth;
 use wire::search::{SearchQuery, SearchResults};
+
+use crate::ask::{Answered, Asker};
 
 use crate::error::DocumentsError;
 use crate::library::{Library, Upload};
@@ -28,6 +37,15 @@ use crate::store::PageRow;
 pub struct DocumentsState {
     pub library: Library,
     pub verifier: Arc<TokenVerifier>,
+    /// Whose `X-Forwarded-For` to believe, for the address passed on to
+    /// the model's API.
+    pub proxies: TrustedProxies,
+}
+
+impl FromRef<DocumentsState> for TrustedProxies {
+    fn from_ref(s: &DocumentsState) -> Self {
+        s.proxies.clone()
+    }
 }
 
 impl FromRef<DocumentsState> for Arc<TokenVerifier> {
@@ -50,6 +68,12 @@ pub fn router(state: DocumentsState) -> Router {
         .route("/v1/documents/{id}/pages/{number}", get(page))
         .route("/v1/documents/{id}/pdf", get(pdf))
         .route("/v1/search", get(search))
+        .route("/v1/ask", post(ask))
+        .route("/v1/conversations", get(conversations))
+        .route(
+            "/v1/conversations/{id}",
+            get(conversation).delete(remove_conversation),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
 }
@@ -319,11 +343,124 @@ async fn search(
     Ok(Json(s.library.search(&who.user_id, &query).await?))
 }
 
+/// The caller's credential, passed on to the model's API as it came.
+struct Credential(String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Credential {
+    type Rejection = kit::Problem;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        kit::token::bearer(parts)
+            .map(|t| Credential(t.to_owned()))
+            .ok_or_else(|| kit::Problem::unauthorized("missing bearer token"))
+    }
+}
+
+#[utoipa::path(post, path = "/v1/ask", tag = "documents", security(("bearer" = [])),
+    request_body = AskRequest,
+    responses((status = 200, body = AskResponse, description = "the answer and the passages it cites; \
+               with `stream: true`, `text/event-stream` of `conversation` (AskStarted), `piece` (AskPiece), \
+               `citations` (AskCitations), then `done` (AskDone), or `error` (a problem document)"),
+              (status = 400, description = "no question, too long, or a document that is not yours"),
+              (status = 404, description = "no such conversation"),
+              (status = 429, description = "the model is busy; see Retry-After"),
+              (status = 503, description = "the model is unavailable")))]
+async fn ask(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Credential(token): Credential,
+    caller: client::Caller,
+    kit::problem::Json(request): kit::problem::Json<AskRequest>,
+) -> Result<Response, DocumentsError> {
+    let asker = Asker {
+        owner: &who.user_id,
+        caller: &caller,
+        token: &token,
+    };
+    let prepared = s.library.prepare_answer(&asker, &request).await?;
+    if !request.stream {
+        return Ok(Json(s.library.answer(&asker, prepared).await?).into_response());
+    }
+    let events = s.library.answer_stream(&asker, prepared).await?;
+    let events = events.map(|answered| {
+        let event = match answered {
+            Answered::Started(conversation_id) => Event::default()
+                .event("conversation")
+                .json_data(AskStarted { conversation_id }),
+            Answered::Piece(text) => Event::default().event("piece").json_data(AskPiece { text }),
+            Answered::Citations { found, citations } => Event::default()
+                .event("citations")
+                .json_data(AskCitations { found, citations }),
+            Answered::Done(usage) => Event::default().event("done").json_data(AskDone { usage }),
+            Answered::Failed(detail) => Event::default()
+                .event("error")
+                .json_data(kit::Problem::unavailable(detail, 5).document()),
+        };
+        Ok::<_, std::convert::Infallible>(event.expect("events serialize"))
+    });
+    let mut res = Sse::new(events).into_response();
+    // A gateway in front passes each piece on at once.
+    res.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(res)
+}
+
+#[utoipa::path(get, path = "/v1/conversations", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = ConversationList, description = "your conversations, the latest first")))]
+async fn conversations(
+    State(s): State<DocumentsState>,
+    who: Principal,
+) -> Result<Json<ConversationList>, DocumentsError> {
+    let conversations = s.library.store.conversations(&who.user_id).await?;
+    Ok(Json(ConversationList { conversations }))
+}
+
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "documents", security(("bearer" = [])),
+    responses((status = 200, body = Conversation), (status = 404, description = "unknown or not yours")))]
+async fn conversation(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Conversation>, DocumentsError> {
+    s.library
+        .store
+        .conversation(&who.user_id, &id)
+        .await?
+        .map(Json)
+        .ok_or(DocumentsError::NoConversation)
+}
+
+#[utoipa::path(delete, path = "/v1/conversations/{id}", tag = "documents", security(("bearer" = [])),
+    responses((status = 204, description = "the conversation and its turns are gone"),
+              (status = 404, description = "unknown or not yours")))]
+async fn remove_conversation(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, DocumentsError> {
+    if s.library
+        .store
+        .delete_conversation(&who.user_id, &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(DocumentsError::NoConversation)
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
-    paths(upload, list, show, remove, original, text, hocr, tsv, json, page, pdf, search),
+    paths(upload, list, show, remove, original, text, hocr, tsv, json, page, pdf, search, ask,
+          conversations, conversation, remove_conversation),
     components(schemas(Document, DocumentList, DocumentStatus, wire::ocr::Document, wire::ocr::Page,
-                       SearchResults, wire::search::SearchHit, wire::search::SnippetPart)),
+                       SearchResults, wire::search::SearchHit, wire::search::SnippetPart,
+                       AskRequest, AskResponse, wire::ask::Citation, wire::ask::AskUsage, AskStarted,
+                       AskPiece, AskCitations, AskDone, Conversation, ConversationList,
+                       wire::ask::ConversationSummary, wire::ask::Turn)),
     modifiers(&BearerAuth),
     tags((name = "documents", description = "The library: documents kept, read once, found again")),
 )]

@@ -185,7 +185,7 @@ impl Store {
         Ok(Self { db })
     }
 
-    fn pool(&self) -> &AnyPool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         self.db.pool()
     }
 

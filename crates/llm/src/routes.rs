@@ -78,7 +78,9 @@ async fn models(State(st): State<LlmState>, _caller: Caller) -> Result<Response,
     if let Backend::Upstream(up) = &st.llm.backend {
         return up.get("models").await;
     }
-    let created = st.llm.engine()?.model().map(|m| m.created).unwrap_or(0);
+    let model = st.llm.engine()?.model().ok();
+    let created = model.as_ref().map(|m| m.created).unwrap_or(0);
+    let max_model_len = model.map(|m| m.context_per_slot as u32);
     Ok(Json(ModelList {
         object: "list".into(),
         data: vec![ModelCard {
@@ -86,6 +88,7 @@ async fn models(State(st): State<LlmState>, _caller: Caller) -> Result<Response,
             object: "model".into(),
             created,
             owned_by: "scriptorium".into(),
+            max_model_len,
         }],
     })
     .into_response())

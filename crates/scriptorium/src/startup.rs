@@ -124,12 +124,23 @@ impl Application {
                  run it with the ocr target (--target ocr,documents)",
             )?;
             let reader = Arc::new(documents::reader::LocalOcr(ocr.clone()));
-            let lib = documents::Library::open(config.documents.clone(), reader)
+            let mut lib = documents::Library::open(config.documents.clone(), reader)
                 .await
                 .context("starting the documents service")?;
+            // Questions go to the OpenAI-compatible API: of this process's
+            // llm service when it runs here, else at documents.ask.llm_url.
+            if let Some(url) = &config.documents.ask.llm_url {
+                lib = lib.with_llm(client::Client::http(url, api_client()?));
+            } else if targets.contains(Service::Llm) {
+                lib = lib.with_llm(client::Client::in_process(kit::server::with_middleware(
+                    router.clone(),
+                    &config.server,
+                )));
+            }
             router = router.merge(documents::router(documents::DocumentsState {
                 library: lib.clone(),
                 verifier: verifier.clone(),
+                proxies: proxies.clone(),
             }));
             let check = lib.clone();
             readiness.add("documents", move || {

@@ -3,6 +3,7 @@
 //! typed client (`client` crate) deserializes them, so a renamed field is a
 //! compile error on both sides rather than a silent break.
 
+pub mod ask;
 pub mod auth;
 pub mod documents;
 pub mod llm;

@@ -237,6 +237,10 @@ pub struct ModelCard {
     pub object: String,
     pub created: i64,
     pub owned_by: String,
+    /// The most tokens a prompt and its answer may hold together (vLLM's
+    /// name for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_model_len: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -20,6 +20,9 @@ pub struct Piece {
 pub struct Query {
     pub include: Vec<Piece>,
     pub exclude: Vec<Piece>,
+    /// A page matches with any one of `include` (the retrieval of asking),
+    /// rather than all of them (the search box).
+    pub any: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +47,7 @@ impl std::str::FromStr for Query {
         let mut query = Query {
             include: Vec::new(),
             exclude: Vec::new(),
+            any: false,
         };
         let mut rest = q.trim_start();
         while !rest.is_empty() {
@@ -116,6 +120,23 @@ impl Piece {
 }
 
 impl Query {
+    /// Pages with any one of these words (each stems of one token).
+    pub fn any_of(words: Vec<Stems>) -> Option<Self> {
+        let include: Vec<Piece> = words
+            .into_iter()
+            .take(MAX_PIECES)
+            .map(|stems| Piece {
+                tokens: vec![stems],
+                prefix: false,
+            })
+            .collect();
+        (!include.is_empty()).then_some(Self {
+            include,
+            exclude: Vec::new(),
+            any: true,
+        })
+    }
+
     /// An FTS5 `MATCH` expression over the `en` and `fr` columns.
     pub fn fts5(&self) -> String {
         let mut out = format!(
@@ -124,7 +145,7 @@ impl Query {
                 .iter()
                 .map(Piece::fts5)
                 .collect::<Vec<_>>()
-                .join(" AND ")
+                .join(if self.any { " OR " } else { " AND " })
         );
         for piece in &self.exclude {
             out = format!("({out} NOT {})", piece.fts5());
@@ -134,9 +155,17 @@ impl Query {
 
     /// A `tsquery` literal, to be cast rather than parsed.
     pub fn tsquery(&self) -> String {
-        let include = self.include.iter().map(Piece::tsquery);
+        let include: Vec<String> = self.include.iter().map(Piece::tsquery).collect();
+        let include = if self.any {
+            format!("({})", include.join(" | "))
+        } else {
+            include.join(" & ")
+        };
         let exclude = self.exclude.iter().map(|p| format!("!{}", p.tsquery()));
-        include.chain(exclude).collect::<Vec<_>>().join(" & ")
+        std::iter::once(include)
+            .chain(exclude)
+            .collect::<Vec<_>>()
+            .join(" & ")
     }
 }
 
@@ -157,6 +186,27 @@ mod tests {
         assert!(q.include[2].prefix && !q.include[0].prefix);
         assert_eq!(q.exclude.len(), 2);
         assert_eq!(q.exclude[1].tokens.len(), 3);
+    }
+
+    #[test]
+    fn any_of_its_words_is_an_or() {
+        let [pump, warranty] = ["pump", "warranty"].map(Stems::of);
+        let q = Query::any_of(vec![pump.clone(), warranty.clone()]).unwrap();
+        assert_eq!(
+            q.fts5(),
+            format!(
+                "((en : \"{}\" OR fr : \"{}\") OR (en : \"{}\" OR fr : \"{}\"))",
+                pump.en, pump.fr, warranty.en, warranty.fr
+            )
+        );
+        assert_eq!(
+            q.tsquery(),
+            format!(
+                "((('{}':A) | ('{}':B)) | (('{}':A) | ('{}':B)))",
+                pump.en, pump.fr, warranty.en, warranty.fr
+            )
+        );
+        assert_eq!(Query::any_of(Vec::new()), None);
     }
 
     #[test]
