@@ -7,7 +7,7 @@ use axum::http::Response;
 use eventsource_stream::Eventsource;
 use futures::{Stream, StreamExt};
 use serde::de::DeserializeOwned;
-use wire::ask::{AskCitations, AskDone, AskPiece, AskStarted, AskUsage, Citation};
+use wire::ask::{AskCitations, AskDone, AskPiece, AskStarted, AskUsage, Citation, PassageRef};
 use wire::ProblemDocument;
 
 /// One event of a streamed answer, in this order: `Started`, `Piece`s,
@@ -18,9 +18,11 @@ pub enum AskEvent {
         conversation_id: String,
     },
     Piece(String),
+    /// What the answer cites, and every passage the model was given.
     Citations {
         found: bool,
         citations: Vec<Citation>,
+        passages: Vec<PassageRef>,
     },
     Done {
         usage: Option<AskUsage>,
@@ -87,6 +89,7 @@ impl AskStream {
             "citations" => data::<AskCitations>(&event).map(|c| AskEvent::Citations {
                 found: c.found,
                 citations: c.citations,
+                passages: c.passages,
             }),
             "done" => data::<AskDone>(&event).map(|d| AskEvent::Done { usage: d.usage }),
             "error" => data::<ProblemDocument>(&event)
@@ -119,7 +122,7 @@ mod tests {
         let body = "event: conversation\ndata: {\"conversation_id\":\"c1\"}\n\n\
                     event: piece\ndata: {\"text\":\"Trente \"}\n\n\
                     event: piece\ndata: {\"text\":\"jours [1]\"}\n\n\
-                    event: citations\ndata: {\"found\":true,\"citations\":[]}\n\n\
+                    event: citations\ndata: {\"found\":true,\"citations\":[],\"passages\":[]}\n\n\
                     event: done\ndata: {}\n\n";
         let events = all(body).await;
         assert_eq!(
@@ -132,7 +135,8 @@ mod tests {
                 AskEvent::Piece("jours [1]".into()),
                 AskEvent::Citations {
                     found: true,
-                    citations: vec![]
+                    citations: vec![],
+                    passages: vec![]
                 },
                 AskEvent::Done { usage: None },
             ]

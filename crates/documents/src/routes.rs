@@ -391,9 +391,15 @@ async fn ask(
                 .event("conversation")
                 .json_data(AskStarted { conversation_id }),
             Answered::Piece(text) => Event::default().event("piece").json_data(AskPiece { text }),
-            Answered::Citations { found, citations } => Event::default()
-                .event("citations")
-                .json_data(AskCitations { found, citations }),
+            Answered::Citations {
+                found,
+                citations,
+                passages,
+            } => Event::default().event("citations").json_data(AskCitations {
+                found,
+                citations,
+                passages,
+            }),
             Answered::Done(usage) => Event::default().event("done").json_data(AskDone { usage }),
             Answered::Failed(detail) => Event::default()
                 .event("error")
@@ -460,7 +466,7 @@ async fn remove_conversation(
                        SearchResults, wire::search::SearchHit, wire::search::SnippetPart,
                        AskRequest, AskResponse, wire::ask::Citation, wire::ask::AskUsage, AskStarted,
                        AskPiece, AskCitations, AskDone, Conversation, ConversationList,
-                       wire::ask::ConversationSummary, wire::ask::Turn)),
+                       wire::ask::ConversationSummary, wire::ask::Turn, wire::ask::PassageRef)),
     modifiers(&BearerAuth),
     tags((name = "documents", description = "The library: documents kept, read once, found again")),
 )]

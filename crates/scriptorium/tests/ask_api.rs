@@ -332,7 +332,9 @@ async fn a_streamed_answer_then_its_citations_then_the_end() {
                     seen.push("piece");
                 }
             }
-            client::ask::AskEvent::Citations { citations, found } => {
+            client::ask::AskEvent::Citations {
+                citations, found, ..
+            } => {
                 assert!(found);
                 assert_eq!(citations[0].document_id, doc, "{citations:?}");
                 seen.push("citations");

@@ -42,6 +42,15 @@ pub struct Citation {
     pub boxes: Vec<BBox>,
 }
 
+/// A passage the model was given, cited or not.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PassageRef {
+    pub n: u32,
+    pub document_id: String,
+    pub document_name: String,
+    pub page: u32,
+}
+
 /// Tokens of one answer.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct AskUsage {
@@ -61,8 +70,10 @@ pub struct AskResponse {
     /// Whether any passage of the library was relevant; when not, the
     /// answer says so and the model was not asked.
     pub found: bool,
-    /// The passages the answer cites, in the order of their `n`.
+    /// The passages the answer cites, in the order it cites them.
     pub citations: Vec<Citation>,
+    /// Every passage the model was given, best first.
+    pub passages: Vec<PassageRef>,
     /// Absent when the model was not asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<AskUsage>,
@@ -85,6 +96,7 @@ pub struct AskPiece {
 pub struct AskCitations {
     pub found: bool,
     pub citations: Vec<Citation>,
+    pub passages: Vec<PassageRef>,
 }
 
 /// `event: done`, last: the answer is complete and stored.

@@ -13,7 +13,7 @@ pub mod question;
 use client::llm::ChatEvent;
 use client::Caller;
 use futures::Stream;
-use wire::ask::{AskRequest, AskResponse, AskUsage, Citation, Turn};
+use wire::ask::{AskRequest, AskResponse, AskUsage, Citation, PassageRef, Turn};
 use wire::llm::{ChatMessage, ChatRequest, Sampling, StreamOptions};
 
 use crate::error::DocumentsError;
@@ -51,6 +51,24 @@ struct Prompt {
     request: ChatRequest,
     passages: Vec<Passage>,
     context: u32,
+}
+
+impl Prepared {
+    /// The passages the model is given, best first.
+    pub fn passages(&self) -> Vec<PassageRef> {
+        self.prompt.as_ref().map_or_else(Vec::new, |p| {
+            p.passages
+                .iter()
+                .enumerate()
+                .map(|(i, p)| PassageRef {
+                    n: i as u32 + 1,
+                    document_id: p.document_id.clone(),
+                    document_name: p.document_name.clone(),
+                    page: p.page,
+                })
+                .collect()
+        })
+    }
 }
 
 impl Prompt {
@@ -394,6 +412,7 @@ impl Library {
         };
         self.record(who.owner, &prepared, &settled).await?;
         Ok(AskResponse {
+            passages: prepared.passages(),
             conversation_id: prepared.conversation_id,
             answer: settled.answer,
             found: settled.found,
@@ -471,6 +490,7 @@ impl Library {
             let cited = Answered::Citations {
                 found: settled.found,
                 citations: settled.citations.clone(),
+                passages: prepared.passages(),
             };
             if tx.send(cited).await.is_err() {
                 return;
@@ -501,6 +521,7 @@ pub enum Answered {
     Citations {
         found: bool,
         citations: Vec<Citation>,
+        passages: Vec<PassageRef>,
     },
     Done(Option<AskUsage>),
     Failed(String),
