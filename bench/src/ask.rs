@@ -237,7 +237,10 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
         "auth,ocr,documents,llm",
         None,
         &[
-            ("SCRIPTORIUM_DOCUMENTS__DATABASE_URL", documents_url.as_str()),
+            (
+                "SCRIPTORIUM_DOCUMENTS__DATABASE_URL",
+                documents_url.as_str(),
+            ),
             ("SCRIPTORIUM_DOCUMENTS__BLOBS__PATH", blobs.as_str()),
             ("SCRIPTORIUM_LLM__MODEL", model),
         ],
@@ -313,7 +316,10 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
         let said = !a.found;
         not_found += usize::from(said);
         if std::env::var_os("BENCH_VERBOSE").is_some() {
-            eprintln!("{question} | not found {said} | {}", a.text.replace('\n', " "));
+            eprintln!(
+                "{question} | not found {said} | {}",
+                a.text.replace('\n', " ")
+            );
         }
         first.extend(a.first_piece.map(ms));
         whole.push(ms(a.whole));

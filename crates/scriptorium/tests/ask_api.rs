@@ -167,6 +167,14 @@ async fn facts_are_found_on_their_page(db: Db) {
     println!("warranty: {warranty:?}");
     assert!(warranty.found);
     assert_eq!(cited(&warranty), [(manual.clone(), 12)], "{warranty:?}");
+    assert_eq!(
+        (
+            warranty.passages[0].document_id.as_str(),
+            warranty.passages[0].page
+        ),
+        (manual.as_str(), 12),
+        "the best passage first"
+    );
     assert!(warranty.answer.contains("36"), "{warranty:?}");
     let citation = &warranty.citations[0];
     assert!(citation.quote.contains("36 months"), "{citation:?}");
@@ -435,4 +443,15 @@ async fn conversations_and_documents_are_private_and_deletable() {
     assert_eq!(lib.get(&path).await.status(), StatusCode::NOT_FOUND);
     let list: ConversationList = lib.get("/v1/conversations").await.json().await.unwrap();
     assert_eq!(list.conversations.len(), 1, "the last question's remains");
+
+    // The routes are in the OpenAPI document.
+    let doc: Value = lib.app.get_json("/openapi.json").await;
+    for (path, method) in [
+        ("/v1/ask", "post"),
+        ("/v1/conversations", "get"),
+        ("/v1/conversations/{id}", "delete"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{path} {method}");
+    }
+    assert!(doc["components"]["schemas"]["AskResponse"].is_object());
 }

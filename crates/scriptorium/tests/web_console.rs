@@ -881,3 +881,115 @@ async fn auth_sees_the_visitor_behind_a_console_of_its_own() {
     console.stop().await;
     apis.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_pages_search_and_ask_with_citations() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = db.config();
+    config.llm.model = MODEL.into();
+    config.llm.context_per_slot = 2048;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config, &targets).await;
+    app.wait_ready().await;
+
+    let anonymous = browser();
+    let r = anonymous.get(app.url("/library")).send().await.unwrap();
+    assert_eq!(r.headers()["location"], "/login?next=%2Flibrary");
+
+    let c = signed_in(&app, "clio", "/library").await;
+    let t: serde_json::Value = app.login("clio", PASSWORD).await.json().await.unwrap();
+    let token = t["access_token"].as_str().unwrap();
+    let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
+        "The cellar key is kept in the blue box behind the bakery.".into(),
+    ])]);
+    let r = app
+        .client
+        .post(app.url("/v1/documents?name=notes.pdf"))
+        .bearer_auth(token)
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let doc: wire::documents::Document = r.json().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = app
+            .get_auth(&format!("/v1/documents/{}", doc.id), token)
+            .await;
+        let d: wire::documents::Document = r.json().await.unwrap();
+        if d.status == wire::documents::DocumentStatus::Done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{d:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The list and the search box, the matched word marked.
+    let (status, html) = page(&c, &app, "/library?q=cellars").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(">notes.pdf</a>"), "{html}");
+    assert!(html.contains("<mark>cellar</mark>"), "{html}");
+    let link = format!("/library/{}#page-1", doc.id);
+    assert!(html.contains(&link), "{html}");
+    let (_, html) = page(&c, &app, "/library?q=\"unclosed").await;
+    assert!(html.contains("id=\"no-hits\""), "{html}");
+
+    // The document's pages.
+    let (status, html) = page(&c, &app, &format!("/library/{}", doc.id)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("id=\"page-1\""));
+    assert!(html.contains("blue box behind the bakery"));
+    let (status, _) = page(&c, &app, "/library/no-such-document").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Asking: an empty question is answered on the page; a real one is
+    // answered with the page it rests on, in a conversation kept by the
+    // documents service.
+    let (_, html) = page(&c, &app, &format!("/ask?document={}", doc.id)).await;
+    assert!(
+        html.contains(&format!("name=\"doc:{}\" checked", doc.id)),
+        "{html}"
+    );
+    let form_token = csrf(&html);
+    let r = post(
+        &c,
+        &app,
+        "/ask",
+        &[("question", " "), ("csrf", &form_token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("id=\"ask-error\""));
+    let chosen = format!("doc:{}", doc.id);
+    let r = post(
+        &c,
+        &app,
+        "/ask",
+        &[
+            ("question", "Where is the cellar key kept?"),
+            ("conversation", ""),
+            (&chosen, "on"),
+            ("csrf", &form_token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.starts_with("/ask?c="), "{to}");
+    let (_, html) = page(&c, &app, to.split('#').next().unwrap()).await;
+    assert!(html.contains("Where is the cellar key kept?"));
+    let latest = between(&html, "id=\"latest\"", "</div>");
+    assert!(latest.contains(&link), "{latest}");
+    assert!(
+        latest.contains("<blockquote>The cellar key is kept"),
+        "{latest}"
+    );
+    let metrics = app.text("/metrics").await;
+    assert!(
+        metrics.contains("route=\"/v1/ask\",status=\"200\""),
+        "the console used the API"
+    );
+    app.stop().await;
+}

@@ -10,6 +10,7 @@ mod chat;
 pub mod conversation;
 mod extract;
 pub mod i18n;
+mod library;
 mod next;
 mod ocr;
 mod pages;
@@ -116,6 +117,9 @@ impl WebState {
             ("settings.html", include_str!("../templates/settings.html")),
             ("chat.html", include_str!("../templates/chat.html")),
             ("ocr.html", include_str!("../templates/ocr.html")),
+            ("library.html", include_str!("../templates/library.html")),
+            ("document.html", include_str!("../templates/document.html")),
+            ("ask.html", include_str!("../templates/ask.html")),
         ] {
             env.add_template(name, source)
                 .expect("the console's templates are valid");

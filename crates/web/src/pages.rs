@@ -33,6 +33,9 @@ pub fn router(state: WebState) -> Router {
         .route("/chat", get(crate::chat::page).post(crate::chat::send))
         .route("/chat/clear", post(crate::chat::clear))
         .route("/chat/stream", post(crate::stream::stream))
+        .route("/library", get(crate::library::page))
+        .route("/library/{id}", get(crate::library::document))
+        .route("/ask", get(crate::library::ask).post(crate::library::send))
         .route(
             "/ocr",
             get(crate::ocr::page).post(crate::ocr::upload).layer(

@@ -1,0 +1,253 @@
+//! `/library` and `/ask`: the user's documents, a search box over them,
+//! each document's pages, and questions asked of the library with answers
+//! that cite the page. Every call goes through the typed client with the
+//! user's own token; conversations are the documents service's, so they
+//! survive a restart and any console replica shows them.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use client::ClientError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wire::ask::AskRequest;
+use wire::documents::{DocumentStatus, ListQuery};
+use wire::search::SearchQuery;
+
+use crate::extract::{csrf_field, Checked, Member};
+use crate::i18n;
+use crate::pages::{redirect, render};
+use crate::WebState;
+
+csrf_field!(AskForm);
+
+/// What the page says when a call failed: the refusal's own words for a
+/// request at fault, else that the service is unavailable.
+fn failure(m: &Member, e: &ClientError) -> (StatusCode, String) {
+    match e {
+        ClientError::Refused {
+            status, problem, ..
+        } if status.is_client_error() => (*status, problem.message().to_owned()),
+        _ => {
+            tracing::warn!(error = %e, "the documents API gave the console no answer");
+            let status = e.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let status = if status.is_server_error() || status.is_client_error() {
+                status
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            (status, i18n::t(m.v.lang, "library.unavailable"))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct LibraryQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub(crate) async fn page(
+    State(state): State<WebState>,
+    m: Member,
+    Query(query): Query<LibraryQuery>,
+) -> Response {
+    let (caller, _, token) = m.who();
+    let docs = state.client.documents();
+    let mut status = StatusCode::OK;
+    let mut error = None;
+    let documents = match docs.list(caller, token, &ListQuery::default()).await {
+        Ok(list) => list.documents,
+        Err(e) => {
+            let (s, message) = failure(&m, &e);
+            (status, error) = (s, Some(message));
+            Vec::new()
+        }
+    };
+    let q = query.q.trim().to_owned();
+    let mut hits = Vec::new();
+    if !q.is_empty() {
+        let search = SearchQuery {
+            q: q.clone(),
+            limit: Some(20),
+            ..SearchQuery::default()
+        };
+        match docs.search(caller, token, &search).await {
+            Ok(results) => hits = results.hits,
+            Err(e) => {
+                let (s, message) = failure(&m, &e);
+                (status, error) = (s, Some(message));
+            }
+        }
+    }
+    let ctx = json!({
+        "documents": documents,
+        "q": q,
+        "searched": !q.is_empty(),
+        "hits": hits,
+        "error": error,
+    });
+    (
+        status,
+        render(&state, &m.v, "library.html", "/library", ctx),
+    )
+        .into_response()
+}
+
+pub(crate) async fn document(
+    State(state): State<WebState>,
+    m: Member,
+    Path(id): Path<String>,
+) -> Response {
+    let (caller, _, token) = m.who();
+    let docs = state.client.documents();
+    let doc = match docs.get(caller, token, &id).await {
+        Ok(doc) => doc,
+        Err(e) => {
+            let (status, message) = failure(&m, &e);
+            let ctx = json!({ "title": i18n::t(m.v.lang, "library.title"), "body": message });
+            return (
+                status,
+                render(&state, &m.v, "message.html", "/library", ctx),
+            )
+                .into_response();
+        }
+    };
+    let pages = if doc.status == DocumentStatus::Done {
+        docs.results(caller, token, &id)
+            .await
+            .map(|r| r.pages)
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let ctx = json!({ "doc": doc, "pages": pages });
+    render(&state, &m.v, "document.html", "/library", ctx).into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct AskQuery {
+    /// The conversation shown.
+    c: Option<String>,
+    /// A document to ask about.
+    document: Option<String>,
+}
+
+async fn ask_page(
+    state: &WebState,
+    m: &Member,
+    status: StatusCode,
+    conversation: Option<&str>,
+    chosen: &[String],
+    extra: Value,
+) -> Response {
+    let (caller, _, token) = m.who();
+    let docs = state.client.documents();
+    let query = ListQuery {
+        status: Some(DocumentStatus::Done),
+        ..ListQuery::default()
+    };
+    let documents: Vec<Value> = docs
+        .list(caller, token, &query)
+        .await
+        .map(|l| l.documents)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| json!({ "id": d.id, "name": d.name, "chosen": chosen.contains(&d.id) }))
+        .collect();
+    let turns = match conversation {
+        Some(id) => docs
+            .conversation(caller, token, id)
+            .await
+            .map(|c| c.turns)
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let conversations = docs
+        .conversations(caller, token)
+        .await
+        .map(|l| l.conversations)
+        .unwrap_or_default();
+    let mut ctx = json!({
+        "documents": documents,
+        "turns": turns,
+        "conversation": conversation,
+        "conversations": conversations,
+        "question": "",
+        "error": null,
+    });
+    if let (Value::Object(base), Value::Object(more)) = (&mut ctx, extra) {
+        base.extend(more);
+    }
+    (status, render(state, &m.v, "ask.html", "/ask", ctx)).into_response()
+}
+
+pub(crate) async fn ask(
+    State(state): State<WebState>,
+    m: Member,
+    Query(query): Query<AskQuery>,
+) -> Response {
+    let chosen: Vec<String> = query.document.into_iter().collect();
+    ask_page(
+        &state,
+        &m,
+        StatusCode::OK,
+        query.c.as_deref(),
+        &chosen,
+        json!({}),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AskForm {
+    #[serde(default)]
+    question: String,
+    #[serde(default)]
+    conversation: String,
+    #[serde(default)]
+    pub(crate) csrf: String,
+    /// `doc:<id>` checkboxes.
+    #[serde(flatten)]
+    rest: HashMap<String, String>,
+}
+
+pub(crate) async fn send(
+    State(state): State<WebState>,
+    m: Member,
+    Checked(form): Checked<AskForm>,
+) -> Response {
+    let question: String = form.question.trim().chars().take(2000).collect();
+    let conversation = Some(form.conversation.trim())
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    let mut chosen: Vec<String> = form
+        .rest
+        .keys()
+        .filter_map(|k| k.strip_prefix("doc:"))
+        .map(str::to_owned)
+        .collect();
+    chosen.sort();
+    if question.is_empty() {
+        let extra = json!({ "error": i18n::t(m.v.lang, "ask.required") });
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return ask_page(&state, &m, status, conversation.as_deref(), &chosen, extra).await;
+    }
+    let request = AskRequest {
+        question: question.clone(),
+        document_ids: (!chosen.is_empty()).then(|| chosen.clone()),
+        conversation_id: conversation.clone(),
+        stream: false,
+    };
+    let (caller, _, token) = m.who();
+    match state.client.documents().ask(caller, token, &request).await {
+        Ok(answer) => redirect(&format!("/ask?c={}#latest", answer.conversation_id)),
+        Err(e) => {
+            let (status, message) = failure(&m, &e);
+            let extra = json!({ "error": message, "question": question });
+            ask_page(&state, &m, status, conversation.as_deref(), &chosen, extra).await
+        }
+    }
+}
