@@ -229,8 +229,18 @@ def test_the_seed_s_database_and_replicas(combo, rendered):
     assert docs[("Deployment", "auth")]["spec"]["replicas"] == 2
     for name in ("ocr", "llm"):
         assert ("HorizontalPodAutoscaler", name) in docs
-    for name in ("auth", "console", "ocr", "llm", "gateway", "postgres"):
+    for name in ("auth", "console", "ocr", "llm", "documents", "gateway", "postgres"):
         assert ("ServiceAccount", name) in docs
+    # The library: its own database on the server, made by the init script.
+    library = docs[("Deployment", "documents")]["spec"]["template"]["spec"]
+    assert library["containers"][0]["args"][-1] == "ocr,documents"
+    init = next(v for v in postgres["volumes"] if v["name"] == "init")
+    script = docs[("ConfigMap", init["configMap"]["name"])]["data"]["10-documents.sql"]
+    assert "CREATE DATABASE documents" in script
+    config = next(d for (kind, _), d in docs.items() if kind == "ConfigMap" and "scriptorium.toml" in d.get("data", {}))
+    assert 'database_name = "documents"' in config["data"]["scriptorium.toml"]
+    gateway_env = docs[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "DOCUMENTS_UPSTREAM", "value": "documents:8080"} in gateway_env
     # The console's sessions are in memory: one replica; it holds no
     # database credentials.
     console = docs[("Deployment", "console")]["spec"]

@@ -1,4 +1,5 @@
-//! Microservices mode on one machine: auth, the console, ocr and llm as four
+//! Microservices mode on one machine: auth, the console, ocr, llm and the
+//! library (documents with its own OCR engines) as five
 //! `scriptorium serve --target X` processes behind a real nginx running
 //! `deploy/nginx/gateway.conf.template`; every request of the test goes
 //! through the gateway, and the console calls the APIs through it too.
@@ -25,12 +26,13 @@ const TEMPLATE: &str = include_str!("../../../deploy/nginx/gateway.conf.template
 const PASSWORD: &str = "vellum-quill-inkwell-42";
 
 /// A child process killed when the test ends, however it ends.
-fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm]: [u16; 4]) -> String {
+fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm, documents]: [u16; 5]) -> String {
     let gateway = TEMPLATE
         .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))
         .replace("${CONSOLE_UPSTREAM}", &format!("127.0.0.1:{console}"))
         .replace("${OCR_UPSTREAM}", &format!("127.0.0.1:{ocr}"))
         .replace("${LLM_UPSTREAM}", &format!("127.0.0.1:{llm}"))
+        .replace("${DOCUMENTS_UPSTREAM}", &format!("127.0.0.1:{documents}"))
         .replace("${GATEWAY_PORT}", &format!("127.0.0.1:{port}"))
         .replace(
             "access_log /dev/stdout gateway_json;",
@@ -51,7 +53,8 @@ fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm]: [u16; 4]) -> Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     let dir = tempfile::tempdir().unwrap();
-    let (auth_port, console_port, ocr_port, llm_port, gw_port) = (
+    let (auth_port, console_port, ocr_port, llm_port, documents_port, gw_port) = (
+        free_port(),
         free_port(),
         free_port(),
         free_port(),
@@ -81,8 +84,22 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     llm_env.push(("SCRIPTORIUM_LLM__MODEL", MODEL.to_string()));
     llm_env.push(("SCRIPTORIUM_LLM__CONTEXT_PER_SLOT", "1024".to_string()));
     let _llm = service("llm", llm_port, &llm_env);
+    // The library asks the model through the gateway, as any client would.
+    let mut documents_env = remote.to_vec();
+    documents_env.extend([
+        (
+            "SCRIPTORIUM_DOCUMENTS__DATABASE_URL",
+            format!("sqlite://{}/documents.db?mode=rwc", dir.path().display()),
+        ),
+        (
+            "SCRIPTORIUM_DOCUMENTS__BLOBS__PATH",
+            dir.path().join("blobs").display().to_string(),
+        ),
+        ("SCRIPTORIUM_DOCUMENTS__ASK__LLM_URL", gw.clone()),
+    ]);
+    let _documents = service("ocr,documents", documents_port, &documents_env);
 
-    let ports = [auth_port, console_port, ocr_port, llm_port];
+    let ports = [auth_port, console_port, ocr_port, llm_port, documents_port];
     let conf = nginx_conf(dir.path(), gw_port, ports);
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
     let nginx = Command::new("nginx")
@@ -191,6 +208,63 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
         first_events <= 3 && later_events > 5,
         "the first read held {first_events} events, the rest {later_events}"
     );
+
+    // The library: an upload, its search and a question, the answer from
+    // the llm process that the documents process reached through the
+    // gateway with the user's token.
+    let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
+        "The archive opens at nine on weekdays.".into(),
+    ])]);
+    let r = client
+        .post(format!("{gw}/v1/documents?name=hours.pdf"))
+        .bearer_auth(&token)
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let doc: Value = r.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = client
+            .get(format!("{gw}/v1/documents/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let doc: Value = r.json().await.unwrap();
+        if doc["status"] == "done" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = client
+        .get(format!("{gw}/v1/search?q=archive"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    let hits: Value = r.json().await.unwrap();
+    assert_eq!(hits["hits"][0]["document_id"], id.as_str(), "{hits}");
+    let r = client
+        .post(format!("{gw}/v1/ask"))
+        .bearer_auth(&token)
+        .json(&json!({ "question": "When does the archive open?" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["found"], true, "{answer}");
+    assert_eq!(
+        answer["citations"][0]["document_id"],
+        id.as_str(),
+        "{answer}"
+    );
+    assert!(answer["usage"]["prompt_tokens"].as_u64().unwrap() > 0);
 
     // Without a token the llm process refuses, through the gateway too.
     let r = client
