@@ -270,22 +270,7 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
         ids.push(doc["id"].as_str().context("no id")?.to_owned());
     }
     for id in &ids {
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let doc: Value = http
-                .get(format!("{base}/v1/documents/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            match doc["status"].as_str() {
-                Some("done") => break,
-                Some("failed") => bail!("document {id} failed: {doc}"),
-                _ if Instant::now() > deadline => bail!("document {id} not done"),
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+        scriptorium_bench::wait_done(&http, &base, &token, id, Duration::from_secs(300)).await?;
     }
 
     let (mut recalled, mut cited, mut correct) = (0, 0, 0);

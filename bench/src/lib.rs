@@ -136,6 +136,33 @@ pub async fn start_targets(
     }
 }
 
+/// Poll document `id` until it is `done`; an error when it failed or
+/// took longer than `limit`.
+pub async fn wait_done(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let doc: Value = client
+            .get(format!("{base}/v1/documents/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        match doc["status"].as_str() {
+            Some("done") => return Ok(()),
+            Some("failed") => bail!("document {id} failed: {doc}"),
+            _ if Instant::now() > deadline => bail!("document {id} not done: {doc}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 /// Register `username` with `password` and return an access token.
 pub async fn account(base: &str, username: &str, password: &str) -> anyhow::Result<String> {
     let client = reqwest::Client::new();

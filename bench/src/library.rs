@@ -162,14 +162,7 @@ async fn run_library(args: &Args, scans: &[Scan], dir: &Path) -> anyhow::Result<
         ids.push(doc["id"].as_str().unwrap_or_default().to_owned());
     }
     for id in &ids {
-        loop {
-            let doc = get_json(&client, format!("{base}/v1/documents/{id}"), &token).await?;
-            match doc["status"].as_str() {
-                Some("done") => break,
-                Some("failed") => bail!("{id} failed: {doc}"),
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        scriptorium_bench::wait_done(&client, &base, &token, id, Duration::from_secs(3600)).await?;
     }
     let wall = start.elapsed().as_secs_f64();
     let cpu = cpu_of(server.pid())? - cpu_before;

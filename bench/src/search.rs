@@ -202,20 +202,8 @@ async fn measure(
     let ids: Vec<anyhow::Result<String>> = uploads.buffer_unordered(4).collect().await;
     for id in ids {
         let id = id?;
-        loop {
-            let doc: Value = client
-                .get(format!("{base}/v1/documents/{id}"))
-                .bearer_auth(&token)
-                .send()
-                .await?
-                .json()
-                .await?;
-            match doc["status"].as_str() {
-                Some("done") => break,
-                Some("failed") => bail!("document {id} failed: {doc}"),
-                _ => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        }
+        scriptorium_bench::wait_done(&client, &base, &token, &id, Duration::from_secs(3600))
+            .await?;
     }
     let load_rate = args.pages as f64 / started.elapsed().as_secs_f64();
 

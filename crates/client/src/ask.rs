@@ -1,11 +1,8 @@
 //! A streamed answer of `/v1/ask`, read as typed events.
 
-use std::pin::Pin;
-
 use axum::body::Body;
 use axum::http::Response;
-use eventsource_stream::Eventsource;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use wire::ask::{AskCitations, AskDone, AskPiece, AskStarted, AskUsage, Citation, PassageRef};
 use wire::ProblemDocument;
@@ -31,19 +28,8 @@ pub enum AskEvent {
     Failed(String),
 }
 
-type Events = Pin<
-    Box<
-        dyn Stream<
-                Item = Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<axum::Error>,
-                >,
-            > + Send,
-    >,
->;
-
 pub struct AskStream {
-    events: Events,
+    events: crate::sse::Events,
     ended: bool,
 }
 
@@ -55,7 +41,7 @@ fn data<T: DeserializeOwned>(event: &eventsource_stream::Event) -> Result<T, Str
 impl AskStream {
     pub fn new(res: Response<Body>) -> Self {
         Self {
-            events: Box::pin(res.into_body().into_data_stream().eventsource()),
+            events: crate::sse::events(res),
             ended: false,
         }
     }

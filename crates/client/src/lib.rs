@@ -10,6 +10,7 @@ pub mod auth;
 pub mod documents;
 mod error;
 pub mod llm;
+mod sse;
 mod transport;
 
 pub use error::ClientError;

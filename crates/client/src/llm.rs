@@ -1,11 +1,8 @@
 //! The OpenAI-compatible API, with streamed answers read as typed events.
 
-use std::pin::Pin;
-
 use axum::body::Body;
 use axum::http::{Method, Response};
-use eventsource_stream::Eventsource;
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use wire::llm::{
     ApiError, ChatChunk, ChatRequest, ChatResponse, ErrorBody, FinishReason, ModelList,
     TokenizeRequest, TokenizeResponse, Usage,
@@ -109,20 +106,9 @@ pub enum ChatEvent {
     Failed(ApiError),
 }
 
-type Events = Pin<
-    Box<
-        dyn Stream<
-                Item = Result<
-                    eventsource_stream::Event,
-                    eventsource_stream::EventStreamError<axum::Error>,
-                >,
-            > + Send,
-    >,
->;
-
 /// The events of a streamed chat completion.
 pub struct ChatStream {
-    events: Events,
+    events: crate::sse::Events,
     finish: Option<FinishReason>,
     usage: Option<Usage>,
     ended: bool,
@@ -142,7 +128,7 @@ impl ChatStream {
     /// The events of an answer's server-sent event stream.
     pub fn new(res: Response<Body>) -> Self {
         Self {
-            events: Box::pin(res.into_body().into_data_stream().eventsource()),
+            events: crate::sse::events(res),
             finish: None,
             usage: None,
             ended: false,
