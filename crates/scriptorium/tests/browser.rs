@@ -333,3 +333,78 @@ async fn documents_and_the_streamed_assistant_in_a_real_browser() {
     b.client.clone().close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_and_a_streamed_question_in_a_real_browser() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = db.config();
+    config.llm.model = MODEL.into();
+    config.llm.context_per_slot = 2048;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config, &targets).await;
+    app.wait_ready().await;
+    app.register("Ada", PASSWORD).await;
+    let login: serde_json::Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
+        "The cellar key is kept in the blue box behind the bakery.".into(),
+    ])]);
+    let r = app
+        .client
+        .post(app.url("/v1/documents?name=notes.pdf"))
+        .bearer_auth(token)
+        .header("content-type", "application/pdf")
+        .body(pdf)
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = r.json().await.unwrap();
+    let id = doc["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app
+        .get_auth(&format!("/v1/documents/{id}"), token)
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["status"]
+        != "done"
+    {
+        assert!(Instant::now() < deadline, "the document was not read");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let b = browser().await;
+    let url = |p: &str| app.url(p);
+    b.client.goto(&url("/library?q=cellar")).await.unwrap();
+    b.fill("#username", "ada").await;
+    b.fill("#password", PASSWORD).await;
+    b.press("form.card button[type=submit]").await;
+    b.at("/library?q=cellar").await;
+    assert_eq!(b.text(".snippet mark").await, "cellar");
+    b.shot("library-search").await;
+
+    // The question is answered as it is written, then the page shows the
+    // answer with the page it cites.
+    b.client.goto(&url("/ask")).await.unwrap();
+    b.fill("#question", "Where is the cellar key kept?").await;
+    b.press("#send").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !b.path().await.starts_with("/ask?c=") {
+        assert!(Instant::now() < deadline, "no answer page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = app.text("/metrics").await;
+    assert!(
+        metrics.contains("route=\"/ask/stream\",status=\"200\""),
+        "the page's script streamed the answer"
+    );
+    let cited = b.text("#latest ol.citations a").await;
+    assert!(cited.starts_with("notes.pdf"), "{cited}");
+    b.shot("ask-answered").await;
+    b.press("#latest ol.citations a").await;
+    b.at(&format!("/library/{id}")).await;
+    assert!(b.text("#page-1 pre").await.contains("blue box"));
+
+    b.client.clone().close().await.unwrap();
+    app.stop().await;
+}

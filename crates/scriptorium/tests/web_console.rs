@@ -991,5 +991,46 @@ async fn the_library_pages_search_and_ask_with_citations() {
         metrics.contains("route=\"/v1/ask\",status=\"200\""),
         "the console used the API"
     );
+
+    // Streamed, as the page's script asks: pieces, then the page to open,
+    // in the same conversation.
+    let conversation = to.trim_start_matches("/ask?c=").split('#').next().unwrap();
+    let r = post(
+        &c,
+        &app,
+        "/ask/stream",
+        &[
+            ("question", "What colour is the box?"),
+            ("conversation", conversation),
+            ("csrf", &form_token),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = r.text().await.unwrap();
+    let blocks: Vec<&str> = body.split("\n\n").filter(|b| !b.is_empty()).collect();
+    assert!(blocks.len() >= 2, "{body}");
+    assert!(
+        blocks[..blocks.len() - 1]
+            .iter()
+            .all(|b| b.starts_with("data: \"")),
+        "pieces first: {body}"
+    );
+    let done = blocks.last().unwrap();
+    assert!(done.starts_with("event: done\n"), "{body}");
+    assert!(
+        done.contains(&format!("/ask?c={conversation}#latest")),
+        "{done}"
+    );
+    let (_, html) = page(&c, &app, &format!("/ask?c={conversation}")).await;
+    assert_eq!(html.matches("class=\"turn user\"").count(), 2);
+    let r = post(
+        &c,
+        &app,
+        "/ask/stream",
+        &[("question", "hi"), ("csrf", "forged")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }

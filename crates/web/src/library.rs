@@ -16,10 +16,13 @@ use wire::ask::AskRequest;
 use wire::documents::{DocumentStatus, ListQuery};
 use wire::search::SearchQuery;
 
-use crate::extract::{csrf_field, Checked, Member};
+use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n;
 use crate::pages::{redirect, render};
+use crate::stream::{event_stream, failure_event};
 use crate::WebState;
+use axum::extract::Form;
+use client::ask::AskEvent;
 
 csrf_field!(AskForm);
 
@@ -214,40 +217,130 @@ pub(crate) struct AskForm {
     rest: HashMap<String, String>,
 }
 
+impl AskForm {
+    /// The request the form makes: the question (trimmed, at most 2,000
+    /// characters), the documents ticked, the conversation it continues.
+    fn request(&self) -> AskRequest {
+        let conversation = Some(self.conversation.trim())
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        let mut chosen: Vec<String> = self
+            .rest
+            .keys()
+            .filter_map(|k| k.strip_prefix("doc:"))
+            .map(str::to_owned)
+            .collect();
+        chosen.sort();
+        AskRequest {
+            question: self.question.trim().chars().take(2000).collect(),
+            document_ids: (!chosen.is_empty()).then_some(chosen),
+            conversation_id: conversation,
+            stream: false,
+        }
+    }
+}
+
+/// Where the page of a conversation's latest answer is.
+fn latest(conversation_id: &str) -> String {
+    format!("/ask?c={conversation_id}#latest")
+}
+
 pub(crate) async fn send(
     State(state): State<WebState>,
     m: Member,
     Checked(form): Checked<AskForm>,
 ) -> Response {
-    let question: String = form.question.trim().chars().take(2000).collect();
-    let conversation = Some(form.conversation.trim())
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
-    let mut chosen: Vec<String> = form
-        .rest
-        .keys()
-        .filter_map(|k| k.strip_prefix("doc:"))
-        .map(str::to_owned)
-        .collect();
-    chosen.sort();
+    let request = form.request();
+    let question = request.question.clone();
+    let conversation = request.conversation_id.clone();
+    let chosen = request.document_ids.clone().unwrap_or_default();
     if question.is_empty() {
         let extra = json!({ "error": i18n::t(m.v.lang, "ask.required") });
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return ask_page(&state, &m, status, conversation.as_deref(), &chosen, extra).await;
     }
-    let request = AskRequest {
-        question: question.clone(),
-        document_ids: (!chosen.is_empty()).then(|| chosen.clone()),
-        conversation_id: conversation.clone(),
-        stream: false,
-    };
     let (caller, _, token) = m.who();
     match state.client.documents().ask(caller, token, &request).await {
-        Ok(answer) => redirect(&format!("/ask?c={}#latest", answer.conversation_id)),
+        Ok(answer) => redirect(&latest(&answer.conversation_id)),
         Err(e) => {
             let (status, message) = failure(&m, &e);
             let extra = json!({ "error": message, "question": question });
             ask_page(&state, &m, status, conversation.as_deref(), &chosen, extra).await
         }
     }
+}
+
+/// `POST /ask/stream`: the Ask form answered as it is written (the page's
+/// script shows the pieces, then opens the conversation's page with the
+/// citations). Events: `data: "<piece>"`, then `event: done` with the
+/// page to open; or one `event: failure` with the page's message.
+pub(crate) async fn stream(
+    State(state): State<WebState>,
+    caller: client::Caller,
+    v: Visitor,
+    Form(form): Form<AskForm>,
+) -> Response {
+    if !v.checks(&form.csrf) {
+        return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
+    }
+    let Some((_, token)) = v.credentials(&state, &caller).await else {
+        return failure_event(
+            StatusCode::UNAUTHORIZED,
+            &i18n::t(v.lang, "session.expired"),
+        );
+    };
+    let mut request = form.request();
+    if request.question.is_empty() {
+        return failure_event(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &i18n::t(v.lang, "ask.required"),
+        );
+    }
+    request.stream = true;
+    let docs = state.client.documents();
+    let upstream = match docs.ask_stream(&caller, &token, &request).await {
+        Ok(s) => s,
+        Err(e) => {
+            let message = match &e {
+                ClientError::Refused {
+                    status, problem, ..
+                } if status.is_client_error() => problem.message().to_owned(),
+                _ => i18n::t(v.lang, "library.unavailable"),
+            };
+            let status = e.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            return failure_event(status, &message);
+        }
+    };
+    let lang = v.lang;
+    let body = futures::stream::unfold(
+        (upstream, None::<String>),
+        move |(mut upstream, mut conversation)| async move {
+            loop {
+                let event = match upstream.next().await? {
+                    AskEvent::Started { conversation_id } => {
+                        conversation = Some(conversation_id);
+                        continue;
+                    }
+                    AskEvent::Piece(text) => {
+                        let data = serde_json::to_string(&text).unwrap_or_default();
+                        format!("data: {data}\n\n")
+                    }
+                    AskEvent::Citations { .. } => continue,
+                    AskEvent::Done { .. } => {
+                        let to = latest(conversation.as_deref().unwrap_or_default());
+                        format!("event: done\ndata: {}\n\n", json!({ "redirect": to }))
+                    }
+                    AskEvent::Failed(e) => {
+                        tracing::warn!(error = %e, "the answer stopped midway");
+                        let message = i18n::t(lang, "chat.broke_off");
+                        let data = serde_json::to_string(&message).unwrap_or_default();
+                        format!("event: failure\ndata: {data}\n\n")
+                    }
+                };
+                let event = Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(event));
+                return Some((event, (upstream, conversation)));
+            }
+        },
+    );
+    event_stream(axum::body::Body::from_stream(body))
 }

@@ -36,6 +36,7 @@ pub fn router(state: WebState) -> Router {
         .route("/library", get(crate::library::page))
         .route("/library/{id}", get(crate::library::document))
         .route("/ask", get(crate::library::ask).post(crate::library::send))
+        .route("/ask/stream", post(crate::library::stream))
         .route(
             "/ocr",
             get(crate::ocr::page).post(crate::ocr::upload).layer(

@@ -22,7 +22,7 @@ use crate::extract::Visitor;
 use crate::i18n::{self, Lang};
 use crate::WebState;
 
-fn event_stream(body: Body) -> Response {
+pub(crate) fn event_stream(body: Body) -> Response {
     (
         [
             (CONTENT_TYPE, "text/event-stream"),
@@ -38,7 +38,7 @@ fn event_stream(body: Body) -> Response {
         .into_response()
 }
 
-fn failure_event(status: StatusCode, message: &str) -> Response {
+pub(crate) fn failure_event(status: StatusCode, message: &str) -> Response {
     let data = serde_json::to_string(message).unwrap_or_default();
     let mut res = event_stream(Body::from(format!("event: failure\ndata: {data}\n\n")));
     *res.status_mut() = status;

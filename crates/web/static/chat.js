@@ -1,10 +1,12 @@
-// The assistant page, streamed: the form is sent to /chat/stream and the
-// answer shows piece by piece; Stop closes the connection, which stops the
-// model. Without this script the form still works (whole answers).
+// The assistant and Ask pages, streamed: the form is sent to its
+// data-stream address (/chat/stream by default) and the answer shows piece
+// by piece; Stop closes the connection, which stops the model. A `done`
+// event may name the page to open then (Ask: the answer with its
+// citations). Without this script the forms still work (whole answers).
 "use strict";
 (function () {
   const form = document.querySelector("form.chat");
-  const box = document.getElementById("message");
+  const box = form && form.querySelector("textarea");
   const send = document.getElementById("send");
   const stop = document.getElementById("stop");
   const conversation = document.getElementById("conversation");
@@ -28,10 +30,11 @@
   }
 
   function showError(message) {
-    let error = document.getElementById("chat-error");
+    const id = form.dataset.error || "chat-error";
+    let error = document.getElementById(id);
     if (!error) {
       error = document.createElement("p");
-      error.id = "chat-error";
+      error.id = id;
       error.className = "error";
       error.setAttribute("role", "alert");
       form.before(error);
@@ -54,7 +57,7 @@
     const message = box.value.trim();
     if (!message) return;
     const body = new URLSearchParams(new FormData(form));
-    const old = document.getElementById("chat-error");
+    const old = document.getElementById(form.dataset.error || "chat-error");
     if (old) old.remove();
     turn("user", form.dataset.you, message);
     const answer = turn("assistant", form.dataset.assistant, "");
@@ -65,7 +68,7 @@
     stop.hidden = false;
     controller = new AbortController();
     try {
-      const response = await fetch("/chat/stream", {
+      const response = await fetch(form.dataset.stream || "/chat/stream", {
         method: "POST",
         body,
         signal: controller.signal,
@@ -87,6 +90,8 @@
             showError(ev.data);
           } else if (ev.name === "message") {
             answer.textContent += ev.data;
+          } else if (ev.name === "done" && ev.data && ev.data.redirect) {
+            window.location.assign(ev.data.redirect);
           }
         }
       }
