@@ -218,6 +218,28 @@ impl Documents<'_> {
         no_content(res).await
     }
 
+    /// A file of a document as the API sends it (`original`, `pdf`,
+    /// `text`, `hocr`, `tsv`, `json`): its body streams, its headers name
+    /// it; a refusal is an `Err`.
+    pub async fn download(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+        what: &str,
+    ) -> Result<axum::http::Response<axum::body::Body>, ClientError> {
+        let path = document_path(id, &format!("/{}", path_segment(what)));
+        let res = self
+            .0
+            .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+            .await?;
+        if res.status().is_success() {
+            Ok(res)
+        } else {
+            Err(refusal(res).await)
+        }
+    }
+
     pub async fn delete(&self, caller: &Caller, token: &str, id: &str) -> Result<(), ClientError> {
         let path = document_path(id, "");
         no_content(

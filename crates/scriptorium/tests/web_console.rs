@@ -1034,3 +1034,133 @@ async fn the_library_pages_search_and_ask_with_citations() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_library_page_uploads_downloads_and_deletes() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let app = TestApp::start_targets(db.config(), &"auth,ocr,documents,web".parse().unwrap()).await;
+    app.wait_ready().await;
+    let c = signed_in(&app, "iris", "/library").await;
+    let (_, html) = page(&c, &app, "/library").await;
+    let token = csrf(&html);
+    let letter = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
+        "Dear neighbours, the well is dry.".into(),
+    ])]);
+    let form = Form::new()
+        .text("csrf", token.clone())
+        .text("languages", "eng+fra")
+        .part("file", Part::bytes(letter.clone()).file_name("letter.pdf"))
+        .part(
+            "file",
+            Part::bytes(png(&["A second page"])).file_name("note.png"),
+        );
+    let r = c
+        .post(app.url("/library/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/library");
+    let (_, html) = page(&c, &app, "/library").await;
+    assert!(
+        html.contains(">letter.pdf</a>") && html.contains(">note.png</a>"),
+        "{html}"
+    );
+
+    // A file that is not a document is named with the reason; a forged
+    // form stores nothing.
+    let form = Form::new().text("csrf", token.clone()).part(
+        "file",
+        Part::bytes(b"hello".to_vec()).file_name("hello.txt"),
+    );
+    let r = c
+        .post(app.url("/library/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("hello.txt: "));
+    let form = Form::new()
+        .text("csrf", "forged")
+        .part("file", Part::bytes(letter.clone()).file_name("forged.pdf"));
+    let r = c
+        .post(app.url("/library/upload"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+
+    let row = "<tr><td><a href=\"/library/";
+    let at = html.find(row).unwrap() + row.len();
+    let id = html[at..].split('"').next().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, html) = page(&c, &app, &format!("/library/{id}")).await;
+        if html.contains("id=\"page-1\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{html}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Downloads pass on the API's files.
+    let r = c
+        .get(app.url(&format!("/library/{id}/download/original")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("attachment"));
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    let original = r.bytes().await.unwrap();
+    let r = c
+        .get(app.url(&format!("/library/{id}/download/pdf")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let r = c
+        .get(app.url(&format!("/library/{id}/download/secrets")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // Deleting needs the box ticked.
+    let r = post(
+        &c,
+        &app,
+        &format!("/library/{id}/delete"),
+        &[("csrf", &token)],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = post(
+        &c,
+        &app,
+        &format!("/library/{id}/delete"),
+        &[("csrf", &token), ("confirm", "on")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (status, _) = page(&c, &app, &format!("/library/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, html) = page(&c, &app, "/library").await;
+    assert_eq!(
+        html.matches("<tr><td><a href=\"/library/").count(),
+        1,
+        "{html}"
+    );
+    assert!(!original.is_empty());
+    app.stop().await;
+}

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use client::ClientError;
 use serde::Deserialize;
@@ -44,6 +45,22 @@ fn failure(m: &Member, e: &ClientError) -> (StatusCode, String) {
             (status, i18n::t(m.v.lang, "library.unavailable"))
         }
     }
+}
+
+/// A page of the library saying what went wrong, with a way back.
+fn message(state: &WebState, m: &Member, status: StatusCode, body: String, back: &str) -> Response {
+    let label = if back == "/library" {
+        "library.title"
+    } else {
+        "library.back"
+    };
+    let ctx = json!({
+        "title": i18n::t(m.v.lang, "library.title"),
+        "body": body,
+        "back": back,
+        "back_label": i18n::t(m.v.lang, label),
+    });
+    (status, render(state, &m.v, "message.html", "/library", ctx)).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -109,13 +126,8 @@ pub(crate) async fn document(
     let doc = match docs.get(caller, token, &id).await {
         Ok(doc) => doc,
         Err(e) => {
-            let (status, message) = failure(&m, &e);
-            let ctx = json!({ "title": i18n::t(m.v.lang, "library.title"), "body": message });
-            return (
-                status,
-                render(&state, &m.v, "message.html", "/library", ctx),
-            )
-                .into_response();
+            let (status, body) = failure(&m, &e);
+            return message(&state, &m, status, body, "/library");
         }
     };
     let pages = if doc.status == DocumentStatus::Done {
@@ -343,4 +355,142 @@ pub(crate) async fn stream(
         },
     );
     event_stream(axum::body::Body::from_stream(body))
+}
+
+/// `POST /library/upload`: one or more files (field `file`, repeated),
+/// stored and queued by the documents service; the list shows their
+/// progress. A refused file is named with the refusal's reason; the others
+/// are kept.
+pub(crate) async fn upload(
+    State(state): State<WebState>,
+    m: Member,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let (mut csrf, mut languages, mut files) = (String::new(), None, Vec::new());
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or_default().to_owned();
+                let file_name = field.file_name().map(str::to_owned);
+                let Ok(data) = field.bytes().await else {
+                    return upload_failed(&state, &m, i18n::t(m.v.lang, "ocr.too_large"));
+                };
+                match name.as_str() {
+                    "csrf" => csrf = String::from_utf8_lossy(&data).into_owned(),
+                    "languages" => languages = Some(String::from_utf8_lossy(&data).into_owned()),
+                    "file" if !data.is_empty() => {
+                        files.push((file_name.unwrap_or_else(|| "document".into()), data))
+                    }
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return upload_failed(&state, &m, i18n::t(m.v.lang, "ocr.too_large")),
+        }
+    }
+    if !m.v.checks(&csrf) {
+        return crate::pages::refused(&state, &m.v, "/library");
+    }
+    if files.is_empty() {
+        return upload_failed(&state, &m, i18n::t(m.v.lang, "ocr.required"));
+    }
+    let options = wire::ocr::OcrOptions {
+        languages: languages.filter(|l| ["eng+fra", "fra+eng", "eng", "fra"].contains(&l.as_str())),
+        ..wire::ocr::OcrOptions::default()
+    };
+    let (caller, _, token) = m.who();
+    let mut refusals = Vec::new();
+    for (name, bytes) in files {
+        if let Err(e) = state
+            .client
+            .documents()
+            .upload(caller, token, bytes, &name, &options)
+            .await
+        {
+            let (_, reason) = failure(&m, &e);
+            refusals.push(format!("{name}: {reason}"));
+        }
+    }
+    if refusals.is_empty() {
+        redirect("/library")
+    } else {
+        upload_failed(&state, &m, refusals.join(" · "))
+    }
+}
+
+/// The library page again, saying why (some of) an upload was refused.
+fn upload_failed(state: &WebState, m: &Member, body: String) -> Response {
+    message(state, m, StatusCode::UNPROCESSABLE_ENTITY, body, "/library")
+}
+
+#[derive(Deserialize)]
+pub(crate) struct DeleteForm {
+    #[serde(default)]
+    confirm: String,
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
+csrf_field!(DeleteForm);
+
+/// `POST /library/{id}/delete`, with its "yes, delete" box ticked.
+pub(crate) async fn delete(
+    State(state): State<WebState>,
+    m: Member,
+    Path(id): Path<String>,
+    Checked(form): Checked<DeleteForm>,
+) -> Response {
+    if form.confirm != "on" {
+        let body = i18n::t(m.v.lang, "library.confirm_required");
+        let back = format!("/library/{id}");
+        return message(&state, &m, StatusCode::UNPROCESSABLE_ENTITY, body, &back);
+    }
+    let (caller, _, token) = m.who();
+    match state.client.documents().delete(caller, token, &id).await {
+        Ok(()) => redirect("/library"),
+        Err(e) => {
+            let (status, body) = failure(&m, &e);
+            message(&state, &m, status, body, "/library")
+        }
+    }
+}
+
+/// `GET /library/{id}/download/{kind}`: the original, the searchable PDF or
+/// the text, passed on from the documents API as it answers.
+pub(crate) async fn download(
+    State(state): State<WebState>,
+    m: Member,
+    Path((id, kind)): Path<(String, String)>,
+) -> Response {
+    if !["original", "pdf", "text"].contains(&kind.as_str()) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let (caller, _, token) = m.who();
+    let sent = state
+        .client
+        .documents()
+        .download(caller, token, &id, &kind)
+        .await;
+    match sent {
+        Ok(res) => {
+            let headers = res.headers().clone();
+            let mut out = Response::new(res.into_body());
+            for name in [CONTENT_TYPE, CONTENT_DISPOSITION] {
+                if let Some(value) = headers.get(&name) {
+                    out.headers_mut().insert(name, value.clone());
+                }
+            }
+            // Opened in the browser, a download runs nothing and loads
+            // nothing.
+            out.headers_mut().insert(
+                CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(crate::ocr::DOWNLOAD_POLICY),
+            );
+            out
+        }
+        Err(e) => {
+            let (status, body) = failure(&m, &e);
+            message(&state, &m, status, body, &format!("/library/{id}"))
+        }
+    }
 }

@@ -31,7 +31,7 @@ pub(crate) const MAX_UPLOAD_BYTES: usize = (64 << 20) + (64 << 10);
 /// Languages offered on the form; the OCR service checks them again.
 const LANGUAGES: &[&str] = &["fra+eng", "eng", "fra"];
 /// The Content-Security-Policy of downloads.
-const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
+pub(crate) const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
 /// Characters of a document put into the conversation (about 2,000 tokens).
 const MAX_DOCUMENT_CHARS: usize = 6_000;
 /// The largest answer of the OCR API read (a result of many pages).

@@ -35,6 +35,17 @@ pub fn router(state: WebState) -> Router {
         .route("/chat/stream", post(crate::stream::stream))
         .route("/library", get(crate::library::page))
         .route("/library/{id}", get(crate::library::document))
+        .route(
+            "/library/upload",
+            post(crate::library::upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::ocr::MAX_UPLOAD_BYTES,
+            )),
+        )
+        .route("/library/{id}/delete", post(crate::library::delete))
+        .route(
+            "/library/{id}/download/{kind}",
+            get(crate::library::download),
+        )
         .route("/ask", get(crate::library::ask).post(crate::library::send))
         .route("/ask/stream", post(crate::library::stream))
         .route(
