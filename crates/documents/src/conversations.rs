@@ -126,25 +126,25 @@ impl Store {
             .collect())
     }
 
-    /// A new conversation of `owner`'s, titled by its first question.
+    /// A new conversation `id` of `owner`'s, titled by its first question.
     pub async fn start_conversation(
         &self,
         owner: &str,
+        id: &str,
         question: &str,
-    ) -> Result<String, sqlx::Error> {
-        let id = uuid::Uuid::now_v7().to_string();
+    ) -> Result<(), sqlx::Error> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO conversations (id, owner, title, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4)",
         )
-        .bind(&id)
+        .bind(id)
         .bind(owner)
         .bind(title_of(question))
         .bind(now)
         .execute(self.pool())
         .await?;
-        Ok(id)
+        Ok(())
     }
 
     /// Add a turn at the end of conversation `id` (which the caller has

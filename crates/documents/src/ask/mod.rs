@@ -41,6 +41,8 @@ pub struct Asker<'a> {
 /// prompt for the model or the "not found" answer.
 pub struct Prepared {
     pub conversation_id: String,
+    /// The conversation starts with this question.
+    new: bool,
     question: String,
     language: Language,
     /// `None`: nothing relevant was found; the model is not asked.
@@ -218,12 +220,15 @@ impl Library {
                     .await?,
             )
         };
-        let conversation_id = match history {
-            Some((id, _)) => id,
-            None => self.store.start_conversation(who.owner, &question).await?,
+        // A new conversation is stored with its first complete answer, so
+        // an answer that fails or is abandoned leaves nothing behind.
+        let (conversation_id, new) = match history {
+            Some((id, _)) => (id, false),
+            None => (uuid::Uuid::now_v7().to_string(), true),
         };
         Ok(Prepared {
             conversation_id,
+            new,
             question,
             language,
             prompt,
@@ -372,6 +377,10 @@ impl Library {
         prepared: &Prepared,
         settled: &Settled,
     ) -> Result<(), DocumentsError> {
+        if prepared.new {
+            let (id, question) = (&prepared.conversation_id, &prepared.question);
+            self.store.start_conversation(owner, id, question).await?;
+        }
         self.store
             .add_turn(
                 owner,
