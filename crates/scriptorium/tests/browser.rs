@@ -346,32 +346,13 @@ async fn the_library_and_a_streamed_question_in_a_real_browser() {
     app.register("Ada", PASSWORD).await;
     let login: serde_json::Value = app.login("ada", PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap();
-    let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
-        "The cellar key is kept in the blue box behind the bakery.".into(),
-    ])]);
-    let r = app
-        .client
-        .post(app.url("/v1/documents?name=notes.pdf"))
-        .bearer_auth(token)
-        .header("content-type", "application/pdf")
-        .body(pdf)
-        .send()
-        .await
-        .unwrap();
-    let doc: serde_json::Value = r.json().await.unwrap();
-    let id = doc["id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while app
-        .get_auth(&format!("/v1/documents/{id}"), token)
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["status"]
-        != "done"
-    {
-        assert!(Instant::now() < deadline, "the document was not read");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let id = app
+        .stored_text(
+            token,
+            "notes.pdf",
+            &["The cellar key is kept in the blue box behind the bakery."],
+        )
+        .await;
 
     let b = browser().await;
     let url = |p: &str| app.url(p);

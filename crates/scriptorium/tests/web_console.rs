@@ -899,45 +899,26 @@ async fn the_library_pages_search_and_ask_with_citations() {
     let c = signed_in(&app, "clio", "/library").await;
     let t: serde_json::Value = app.login("clio", PASSWORD).await.json().await.unwrap();
     let token = t["access_token"].as_str().unwrap();
-    let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
-        "The cellar key is kept in the blue box behind the bakery.".into(),
-    ])]);
-    let r = app
-        .client
-        .post(app.url("/v1/documents?name=notes.pdf"))
-        .bearer_auth(token)
-        .header("content-type", "application/pdf")
-        .body(pdf)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let doc: wire::documents::Document = r.json().await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let r = app
-            .get_auth(&format!("/v1/documents/{}", doc.id), token)
-            .await;
-        let d: wire::documents::Document = r.json().await.unwrap();
-        if d.status == wire::documents::DocumentStatus::Done {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{d:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id = app
+        .stored_text(
+            token,
+            "notes.pdf",
+            &["The cellar key is kept in the blue box behind the bakery."],
+        )
+        .await;
 
     // The list and the search box, the matched word marked.
     let (status, html) = page(&c, &app, "/library?q=cellars").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(">notes.pdf</a>"), "{html}");
     assert!(html.contains("<mark>cellar</mark>"), "{html}");
-    let link = format!("/library/{}#page-1", doc.id);
+    let link = format!("/library/{}#page-1", id);
     assert!(html.contains(&link), "{html}");
     let (_, html) = page(&c, &app, "/library?q=\"unclosed").await;
     assert!(html.contains("id=\"no-hits\""), "{html}");
 
     // The document's pages.
-    let (status, html) = page(&c, &app, &format!("/library/{}", doc.id)).await;
+    let (status, html) = page(&c, &app, &format!("/library/{}", id)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("id=\"page-1\""));
     assert!(html.contains("blue box behind the bakery"));
@@ -947,9 +928,9 @@ async fn the_library_pages_search_and_ask_with_citations() {
     // Asking: an empty question is answered on the page; a real one is
     // answered with the page it rests on, in a conversation kept by the
     // documents service.
-    let (_, html) = page(&c, &app, &format!("/ask?document={}", doc.id)).await;
+    let (_, html) = page(&c, &app, &format!("/ask?document={}", id)).await;
     assert!(
-        html.contains(&format!("name=\"doc:{}\" checked", doc.id)),
+        html.contains(&format!("name=\"doc:{}\" checked", id)),
         "{html}"
     );
     let form_token = csrf(&html);
@@ -962,7 +943,7 @@ async fn the_library_pages_search_and_ask_with_citations() {
     .await;
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(r.text().await.unwrap().contains("id=\"ask-error\""));
-    let chosen = format!("doc:{}", doc.id);
+    let chosen = format!("doc:{}", id);
     let r = post(
         &c,
         &app,

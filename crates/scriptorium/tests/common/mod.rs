@@ -249,6 +249,41 @@ impl TestApp {
     }
 
     /// Register and log in; returns the token response.
+    /// A born-digital PDF of `lines` stored in `token`'s library as `name`,
+    /// once it is read: its id.
+    pub async fn stored_text(&self, token: &str, name: &str, lines: &[&str]) -> String {
+        let lines = lines.iter().map(|l| l.to_string()).collect();
+        let pdf = fixtures::pdf(&[fixtures::PdfPageSpec::Text(lines)]);
+        let r = self
+            .client
+            .post(self.url(&format!("/v1/documents?name={name}")))
+            .bearer_auth(token)
+            .header("content-type", "application/pdf")
+            .body(pdf)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
+        let id = r.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let doc: Value = self
+                .get_auth(&format!("/v1/documents/{id}"), token)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if doc["status"] == "done" {
+                return id;
+            }
+            assert!(std::time::Instant::now() < deadline, "{doc}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn signed_up(&self, username: &str) -> Value {
         let r = self.register(username, PASSWORD).await;
         assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
