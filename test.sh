@@ -5,7 +5,9 @@
 # real model downloaded from PyPI, the library's S3 path on SeaweedFS (from
 # PyPI too); and the deployment checks (kustomize
 # renders validated against Kubernetes and Istio schemas, hadolint,
-# checkov, Terraform fmt) with tools from PyPI.
+# checkov, Terraform fmt) with tools from PyPI; and the compose stack in
+# Docker (tests/containers.rs: base images made from Debian's packages, the
+# image around this build, faults under load).
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/deps.sh

@@ -52,22 +52,35 @@ resource "helm_release" "istiod" {
   values = [yamlencode({
     pilot = {
       cni = { enabled = true }
-      env = {
-        # istiod has no sidecar and cannot fetch the JWKS from the auth
-        # service under STRICT mTLS: let each Envoy fetch it through the
-        # mesh instead.
-        PILOT_JWT_ENABLE_REMOTE_JWKS = "envoy"
-      }
     }
     meshConfig = {
       enableTracing = true
-      extensionProviders = [{
-        name = "otel"
-        opentelemetry = {
-          service = local.otel[0]
-          port    = tonumber(local.otel[1])
+      extensionProviders = [
+        {
+          name = "otel"
+          opentelemetry = {
+            service = local.otel[0]
+            port    = tonumber(local.otel[1])
+          }
+        },
+        {
+          # The edge's credential check (deploy/k8s/components/istio*/
+          # security.yaml): the request's method, path and Authorization
+          # header go to auth's /auth/check; 200 lets the request on,
+          # anything else is the answer. auth unreachable: 503, never open.
+          name = "scriptorium-auth"
+          envoyExtAuthzHttp = {
+            service                      = "auth.scriptorium.svc.cluster.local"
+            port                         = 8080
+            pathPrefix                   = "/auth/check"
+            timeout                      = "2s"
+            failOpen                     = false
+            statusOnError                = "503"
+            includeRequestHeadersInCheck = ["authorization", "x-request-id", "traceparent"]
+            headersToDownstreamOnDeny    = ["content-type", "www-authenticate"]
+          }
         }
-      }]
+      ]
     }
   })]
   depends_on = [helm_release.istio_cni]

@@ -115,7 +115,8 @@ def test_terraform_parses_and_sets_the_mesh():
     }
     assert {"base", "istiod", "gateway", "cni"} <= charts
     main = (TERRAFORM / "main.tf").read_text()
-    assert 'PILOT_JWT_ENABLE_REMOTE_JWKS = "envoy"' in main
+    # The edge asks auth (ext_authz) instead of fetching the JWKS itself.
+    assert "envoyExtAuthzHttp" in main
     variables = {k: v for block in blocks["variable"] for k, v in block.items()}
     assert variables["postgres_password"].get("sensitive") is True
     assert "default" not in variables["postgres_password"]
@@ -143,6 +144,37 @@ def test_compose_publishes_only_the_gateway():
         assert (DEPLOY / "docker" / source).resolve().exists(), source
     for secret in compose["secrets"].values():
         assert "secrets/" in secret["file"]
+    assert all(p.startswith("127.0.0.1:") for p in services["gateway"]["ports"])
+    # PostgreSQL is on an internal network with only the services that use it.
+    assert compose["networks"]["data"]["internal"] is True
+    on_data = {n for n, s in services.items() if "data" in s.get("networks", [])}
+    assert on_data == {"postgres", "auth", "documents"}
+    assert services["postgres"]["networks"] == ["data"]
+
+
+def test_the_stand_in_override_only_swaps_images():
+    override = yaml.safe_load((DEPLOY / "docker" / "compose.standins.yaml").read_text())
+    compose = yaml.safe_load((DEPLOY / "docker" / "compose.yaml").read_text())
+    for name, service in override["services"].items():
+        assert set(service) == {"image"}, name
+        assert name in compose["services"]
+        assert service["image"].startswith("scriptorium-standin/")
+    assert set(override) == {"services"}
+
+
+def test_base_images_are_made_for_the_dockerfile_s_release():
+    release = re.search(r"^ARG DEBIAN_RELEASE=(\w+)$", DOCKERFILE.read_text(), re.M).group(1)
+    script = (DEPLOY / "docker" / "base-images.sh").read_text()
+    # The release is read from the Dockerfile, not repeated.
+    assert "ARG DEBIAN_RELEASE=" in script and f"release={release}" not in script
+    assert "mmdebstrap --variant=minbase" in script and "docker import" in script
+    # Nothing in a build pulls: no frontend from a registry.
+    for dockerfile in [DOCKERFILE, *DEPLOY.glob("docker/standins/*/Dockerfile")]:
+        assert not dockerfile.read_text().startswith("# syntax"), dockerfile
+    override = yaml.safe_load((DEPLOY / "docker" / "compose.standins.yaml").read_text())
+    made = script.replace("$pg_release", "trixie").replace("$release", release)
+    for service in override["services"].values():
+        assert f"={service['image']}\n" in made, service["image"]
 
 
 SECRET_PATTERNS = [

@@ -4,6 +4,7 @@ unknown fields rejected, and the project's own rules."""
 
 import copy
 import json
+import re
 
 import jsonschema
 import kubernetes_validate
@@ -273,13 +274,30 @@ def test_istio_guards_the_edge(combo, rendered):
     peer = next(d for d in docs if d["kind"] == "PeerAuthentication")
     assert peer["spec"]["mtls"]["mode"] == "STRICT"
     assert any(d["kind"] == "Telemetry" for d in docs)
-    request_authn = next(d for d in docs if d["kind"] == "RequestAuthentication")
-    rule = request_authn["spec"]["jwtRules"][0]
-    assert rule["jwksUri"].startswith("http://auth.scriptorium.svc")
+    # Envoy's JWT filter refuses API keys (not JWTs): the edge asks auth
+    # instead, for every API route.
+    assert not any(d["kind"] == "RequestAuthentication" for d in docs)
     policies = [d for d in docs if d["kind"] == "AuthorizationPolicy"]
     deny = next(p for p in policies if p["spec"].get("action") == "DENY")
-    assert "/auth/introspect" in json.dumps(deny)
-    allow = next(p for p in policies if p["spec"].get("action") == "ALLOW")
-    assert any("requestPrincipals" in json.dumps(r) for r in allow["spec"]["rules"])
-    namespace = next(d for d in docs if d["kind"] == "Namespace")
-    assert namespace["metadata"]["labels"]["istio-injection"] == "enabled"
+    denied = deny["spec"]["rules"][0]["to"][0]["operation"]["paths"]
+    assert {"/auth/introspect", "/auth/check/*"} <= set(denied)
+    custom = next(p for p in policies if p["spec"].get("action") == "CUSTOM")
+    assert custom["spec"]["provider"]["name"] == PROVIDER["name"]
+    checked = custom["spec"]["rules"][0]["to"][0]["operation"]["paths"]
+    assert {"/v1/*", "/auth/me", "/auth/api-keys"} <= set(checked)
+
+
+# The mesh's extension provider, as deploy/terraform/main.tf declares it.
+PROVIDER = {"name": "scriptorium-auth", "pathPrefix": "/auth/check"}
+
+
+def test_the_edge_s_provider_asks_auth_s_check_route():
+    main = (DEPLOY / "terraform/main.tf").read_text()
+    block = main[main.index(f'name = "{PROVIDER["name"]}"') :]
+    setting = lambda key: re.search(rf"\b{key}\s*=\s*(\S+)", block).group(1)
+    assert setting("pathPrefix") == f'"{PROVIDER["pathPrefix"]}"'
+    assert setting("service") == '"auth.scriptorium.svc.cluster.local"'
+    assert setting("failOpen") == "false"
+    # auth serves that prefix on any method and path.
+    routes = (DEPLOY.parent / "crates/auth/src/routes.rs").read_text()
+    assert f'.route("{PROVIDER["pathPrefix"]}/{{*path}}", any(check))' in routes

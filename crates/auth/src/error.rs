@@ -81,6 +81,10 @@ impl From<AuthError> for Problem {
             AuthError::Hash(HashError::Busy) => {
                 Problem::unavailable("too many password checks in progress", 2)
             }
+            AuthError::Store(StoreError::Database(e)) if kit::database::is_unavailable(&e) => {
+                tracing::warn!(error = %e, "accounts database unavailable");
+                Problem::unavailable("the accounts database is unavailable", 2)
+            }
             other => Problem::internal(&other),
         }
     }

@@ -6,7 +6,7 @@ use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{any, delete, get, post};
 use axum::Router;
 use kit::client_ip::{ClientIp, TrustedProxies};
 use kit::problem::Json;
@@ -77,12 +77,24 @@ pub fn router(state: AuthState) -> Router {
         .with_state(state)
 }
 
-/// `/auth/introspect`, for services in other processes. It answers without
+/// The edge's question (Envoy's HTTP `ext_authz`, the Istio components'
+/// `scriptorium-auth` provider): may this request's bearer credential, an
+/// access token or an API key, pass? Any method, at `/auth/check` followed
+/// by the request's own path; 200 with no body, or the 401 problem a
+/// service would give.
+async fn check(_: Principal) -> StatusCode {
+    StatusCode::OK
+}
+
+/// `/auth/introspect` and `/auth/check`, for services in other processes
+/// and the mesh's edge. It answers without
 /// authentication, so it is mounted only where such services need it, and
 /// the gateway must not route it.
 pub fn introspection_router(state: AuthState) -> Router {
     Router::new()
         .route("/auth/introspect", post(introspect))
+        .route("/auth/check", any(check))
+        .route("/auth/check/{*path}", any(check))
         .with_state(state)
 }
 

@@ -13,6 +13,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use futures::future::BoxFuture;
 
+/// How long `/readyz` waits for one check.
+pub const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// Named readiness checks of every mounted service.
@@ -34,8 +37,15 @@ impl Readiness {
     }
 
     /// Run all checks; `Ok` when every one passed, with each check's outcome.
+    /// A check that does not answer within [`CHECK_TIMEOUT`] (a database
+    /// behind a cut network) has failed.
     pub async fn run(&self) -> (bool, BTreeMap<&'static str, String>) {
-        let results = futures::future::join_all(self.checks.iter().map(|(_, c)| c())).await;
+        let results = futures::future::join_all(self.checks.iter().map(|(_, c)| async {
+            tokio::time::timeout(CHECK_TIMEOUT, c())
+                .await
+                .unwrap_or_else(|_| Err(format!("no answer within {CHECK_TIMEOUT:?}")))
+        }))
+        .await;
         let mut ok = true;
         let mut report = BTreeMap::new();
         for ((name, _), result) in self.checks.iter().zip(results) {
@@ -80,4 +90,22 @@ pub fn router(readiness: Readiness) -> Router {
         .route("/readyz", get(readyz))
         .with_state(readiness)
         .route("/metrics", get(crate::metrics::render))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_check_that_never_answers_fails_after_the_timeout() {
+        let mut readiness = Readiness::default();
+        readiness.add("fast", || async { Ok(()) });
+        readiness.add("hung", || std::future::pending::<Result<(), String>>());
+        let started = std::time::Instant::now();
+        let (ok, report) = readiness.run().await;
+        assert!(!ok);
+        assert_eq!(report["fast"], "ok");
+        assert!(report["hung"].starts_with("no answer"), "{report:?}");
+        assert!(started.elapsed() < CHECK_TIMEOUT * 2);
+    }
 }

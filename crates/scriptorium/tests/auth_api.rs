@@ -358,6 +358,28 @@ async fn api_keys_lifecycle(db: Db) {
         .await
         .unwrap();
     assert_eq!(intro["active"], false);
+    // The edge's check (Istio's ext_authz) passes both credentials, on any
+    // method and path, and nothing else.
+    for credential in [secret.as_str(), access] {
+        let r = app
+            .client
+            .post(app.url("/auth/check/v1/chat/completions"))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = app
+        .client
+        .get(app.url("/auth/check/v1/models"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = app.get_auth("/auth/check/v1/models", "sk-forged").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // Nobody else can revoke it.
     let other = app.signed_up("kate").await;
@@ -380,6 +402,12 @@ async fn api_keys_lifecycle(db: Db) {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         app.get_auth("/auth/me", &secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.get_auth("/auth/check/v1/models", &secret)
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 

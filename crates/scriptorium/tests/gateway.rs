@@ -147,7 +147,12 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     let token = login["access_token"].as_str().unwrap().to_owned();
 
     // Internal routes are not reachable from outside.
-    for path in ["/auth/introspect", "/healthz", "/metrics"] {
+    for path in [
+        "/auth/introspect",
+        "/auth/check/v1/models",
+        "/healthz",
+        "/metrics",
+    ] {
         let r = client.post(format!("{gw}{path}")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
