@@ -14,7 +14,8 @@
 #       removed, then the images (KEEP_IMAGES=1 keeps them).
 #   deploy/docker/stack.sh compose ARGS    any compose command on the stack.
 #
-# STACK_PROJECT names the compose project (scriptorium).
+# STACK_PROJECT names the compose project (scriptorium); STACK_USE_IMAGE=1
+# takes the scriptorium image already on this machine instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source scripts/containers.sh
@@ -30,9 +31,16 @@ stack() {
 
 build_image() {
   local binary=${1:-}
+  if [ -n "${STACK_USE_IMAGE:-}" ] && docker image inspect "$image" >/dev/null 2>&1; then
+    return
+  fi
   if [ -z "$binary" ]; then
     deploy/docker/base-images.sh --rust
-    docker buildx build -f deploy/docker/Dockerfile -t "$image" .
+    # The build downloads crates, PDFium and the model, trusting what this
+    # machine trusts (a build secret: in no layer of the image).
+    local ca=/etc/ssl/certs/ca-certificates.crt secret=()
+    [ -f "$ca" ] && secret=(--secret "id=ca-certificates,src=$ca")
+    docker buildx build "${secret[@]}" -f deploy/docker/Dockerfile -t "$image" .
     return
   fi
   source scripts/models.sh
@@ -84,7 +92,7 @@ case "${1:-}" in
     stack "$@"
     ;;
   *)
-    sed -n '2,17p' "$0" >&2
+    sed -n '2,18p' "$0" >&2
     exit 2
     ;;
 esac

@@ -21,7 +21,9 @@ pub fn layered<T: Serialize>(defaults: &T, file: Option<&Path>) -> Figment {
     figment = figment.merge(
         Env::prefixed(ENV_PREFIX)
             .split("__")
-            .filter(|k| !k.as_str().ends_with("_file")),
+            // `X_FILE` names a secret file (below), never a setting;
+            // figment keeps the variable's own case here.
+            .filter(|k| !k.as_str().to_ascii_lowercase().ends_with("_file")),
     );
     for (key, value) in secret_files(std::env::vars()) {
         figment = figment.merge((key, value));
@@ -90,6 +92,38 @@ pub enum LogFormat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Settings {
+        auth: AuthSettings,
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct AuthSettings {
+        database_user: String,
+        database_password: String,
+    }
+
+    #[test]
+    // figment's own test harness returns its own (large) error.
+    #[allow(clippy::result_large_err)]
+    fn a_secret_file_sets_its_setting_and_is_not_a_setting_itself() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("password", "hunter2-but-longer\n")?;
+            let path = jail.directory().join("password");
+            jail.set_env("SCRIPTORIUM_AUTH__DATABASE_USER", "scriptorium");
+            jail.set_env(
+                "SCRIPTORIUM_AUTH__DATABASE_PASSWORD_FILE",
+                path.display().to_string(),
+            );
+            let got: Settings = layered(&Settings::default(), None).extract()?;
+            assert_eq!(got.auth.database_user, "scriptorium");
+            assert_eq!(got.auth.database_password, "hunter2-but-longer");
+            Ok(())
+        });
+    }
 
     #[test]
     fn secret_files_map_to_nested_keys() {

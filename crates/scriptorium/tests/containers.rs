@@ -253,6 +253,8 @@ struct Row {
     failed: usize,
     lost_writes: usize,
     recovery: Duration,
+    /// What else the fault showed.
+    note: String,
 }
 
 impl Row {
@@ -263,6 +265,7 @@ impl Row {
             failed: load.iter().filter(|s| !s.ok).count(),
             lost_writes,
             recovery,
+            note: String::new(),
         }
     }
 }
@@ -295,7 +298,15 @@ async fn the_compose_stack_serves_through_its_gateway_and_survives_faults() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rows = vec![
         stop_an_auth_replica(&load).await,
-        restart_postgres_during_registrations(&stack, &load).await,
+        postgres_goes_away_during_registrations(&stack, &load, Outage::Restart, "quick", 8).await,
+        postgres_goes_away_during_registrations(
+            &stack,
+            &load,
+            Outage::Down(Duration::from_secs(8)),
+            "slow",
+            10,
+        )
+        .await,
         cut_auth_from_the_database(&load).await,
         kill_the_library_mid_document(&stack, &client, &token, &load).await,
     ];
@@ -305,18 +316,19 @@ async fn the_compose_stack_serves_through_its_gateway_and_survives_faults() {
     let mut out = std::io::stderr().lock();
     writeln!(
         out,
-        "\n| fault | requests sent | failed | lost writes | recovery (s) |\n|---|---|---|---|---|"
+        "\n| fault | requests sent | failed | lost writes | recovery (s) | |\n|---|---|---|---|---|---|"
     )
     .unwrap();
     for r in &rows {
         writeln!(
             out,
-            "| {} | {} | {} | {} | {:.1} |",
+            "| {} | {} | {} | {} | {:.1} | {} |",
             r.fault,
             r.sent,
             r.failed,
             r.lost_writes,
-            r.recovery.as_secs_f64()
+            r.recovery.as_secs_f64(),
+            r.note
         )
         .unwrap();
     }
@@ -532,41 +544,73 @@ async fn stop_an_auth_replica(load: &Load) -> Row {
     row
 }
 
-/// `docker restart` of PostgreSQL while registrations arrive: each one
-/// that got 201 is in the database afterwards; the others got 503 with
-/// `Retry-After`; auth reconnects by itself.
-async fn restart_postgres_during_registrations(stack: &Stack, load: &Load) -> Row {
-    let before = started_at("auth", 2);
-    let storm = {
-        let client = Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
-        let url = stack.url("/auth/register");
-        // 15: auth takes 20 registrations an hour from one address, and
-        // every request of this test comes from one.
-        tokio::spawn(async move {
-            let mut outcomes = Vec::new();
-            for i in 0..15 {
-                let at = Instant::now();
-                let name = format!("storm-{i}");
-                let r = client
-                    .post(&url)
-                    .json(&json!({ "username": name, "password": PASSWORD }))
-                    .send()
-                    .await
-                    .expect("the gateway answers");
-                let retry_after = r.headers().contains_key("retry-after");
-                outcomes.push((at, name, r.status(), retry_after));
-                tokio::time::sleep_until((at + Duration::from_millis(500)).into()).await;
-            }
-            outcomes
-        })
-    };
+/// How PostgreSQL goes away.
+#[derive(Clone, Copy)]
+enum Outage {
+    /// `docker restart`: a fast shutdown and a start, a second or two.
+    Restart,
+    /// `docker stop`, this long, `docker start`: longer than a request
+    /// waits for a connection.
+    Down(Duration),
+}
+
+/// PostgreSQL goes away while registrations arrive (each on its own,
+/// `prefix-0` ..., until after it is back): each one that got 201 is in the database
+/// afterwards; the others got 503 with `Retry-After`; auth reconnects by
+/// itself. auth takes 20 registrations an hour from one address, and every
+/// request of this test comes from one: `count` stays within that.
+async fn postgres_goes_away_during_registrations(
+    stack: &Stack,
+    load: &Load,
+    outage: Outage,
+    prefix: &'static str,
+    count: usize,
+) -> Row {
+    let before = [started_at("auth", 2), started_at("documents", 2)];
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut storm = Vec::new();
+    let started = Instant::now();
+    for i in 0..count {
+        let (client, url) = (client.clone(), stack.url("/auth/register"));
+        let spacing = match outage {
+            Outage::Restart => 500,
+            Outage::Down(_) => 1500,
+        };
+        let at = started + Duration::from_millis(spacing * i as u64);
+        storm.push(tokio::spawn(async move {
+            tokio::time::sleep_until(at.into()).await;
+            let name = format!("{prefix}-{i}");
+            let r = client
+                .post(&url)
+                .json(&json!({ "username": name, "password": PASSWORD }))
+                .send()
+                .await
+                .expect("the gateway answers");
+            let retry_after = r.headers().contains_key("retry-after");
+            (at, name, r.status(), retry_after)
+        }));
+    }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let from = Instant::now();
-    docker_async(&["restart", "-t", "10", &Stack::container("postgres", 1)]).await;
-    let outcomes = storm.await.unwrap();
+    let postgres = Stack::container("postgres", 1);
+    match outage {
+        Outage::Restart => {
+            docker_async(&["restart", "-t", "10", &postgres]).await;
+        }
+        Outage::Down(down) => {
+            docker_async(&["stop", "-t", "10", &postgres]).await;
+            tokio::time::sleep(down).await;
+            docker_async(&["start", &postgres]).await;
+        }
+    }
+    let up = Instant::now();
+    let mut outcomes = Vec::new();
+    for r in storm {
+        outcomes.push(r.await.unwrap());
+    }
     // The load comes back too.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !load.serving() {
@@ -590,36 +634,49 @@ async fn restart_postgres_during_registrations(stack: &Stack, load: &Load) -> Ro
     assert!(
         outcomes
             .iter()
-            .any(|o| o.0 > from && o.2 == StatusCode::CREATED),
-        "registrations succeed again after the restart"
+            .any(|o| o.2 == StatusCode::CREATED && o.0 > up),
+        "registrations succeed again afterwards: {:?}",
+        outcomes.iter().map(|o| o.2).collect::<Vec<_>>()
     );
     let stored = docker_async(&[
         "exec",
-        &Stack::container("postgres", 1),
+        &postgres,
         "psql",
         "-U",
         "scriptorium",
         "-d",
         "scriptorium",
         "-tAc",
-        "select username from users where username like 'storm-%'",
+        &format!("select username from users where username like '{prefix}-%'"),
     ])
     .await;
     let stored: Vec<&str> = stored.lines().collect();
     let lost = created.iter().filter(|n| !stored.contains(n)).count();
     assert_eq!(lost, 0, "created {created:?}, stored {stored:?}");
-    assert_eq!(started_at("auth", 2), before, "auth was not restarted");
-    let mut events: Vec<Sample> = samples.clone();
-    events.extend(outcomes.iter().filter(|o| o.0 >= from).map(|o| Sample {
+    assert_eq!(
+        [started_at("auth", 2), started_at("documents", 2)],
+        before,
+        "neither auth nor the library was restarted"
+    );
+
+    // The registrations count as requests of this fault.
+    let mut events = samples;
+    events.extend(outcomes.iter().map(|o| Sample {
         at: o.0,
         ok: o.2 == StatusCode::CREATED,
     }));
-    Row::new(
-        "restart PostgreSQL during 15 registrations",
-        &samples,
-        lost,
-        recovery(from, &events),
-    )
+    let refused = outcomes.len() - created.len();
+    let fault = match outage {
+        Outage::Restart => "restart PostgreSQL during registrations",
+        Outage::Down(_) => "PostgreSQL down 8 s during registrations",
+    };
+    let mut row = Row::new(fault, &events, lost, recovery(from, &events));
+    row.note = format!(
+        "{} registrations: {} 201, {refused} 503",
+        outcomes.len(),
+        created.len()
+    );
+    row
 }
 
 /// `docker network disconnect` of an auth replica from the database's
