@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::Cursor;
-
 use common::library::Library;
 use common::{Db, TestDb};
 use reqwest::StatusCode;
@@ -49,19 +47,10 @@ async fn serve_asking(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> common::T
     app
 }
 
-/// A scanned page (150 dpi A5-ish image in a PDF) of these lines.
+/// A scanned page of these lines.
 fn scan(lines: &[String]) -> fixtures::PdfPageSpec {
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let image = fixtures::render_on(&refs, 30.0, Some((1240, 1754)));
-    let mut jpeg = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
-        .unwrap();
-    fixtures::PdfPageSpec::Jpeg {
-        data: jpeg,
-        width: image.width(),
-        height: image.height(),
-    }
+    fixtures::scanned_page(&refs)
 }
 
 const TOPICS: [&str; 15] = [

@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{Cursor, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -157,20 +157,6 @@ async fn ready(container: &str) -> bool {
     })
     .await
     .unwrap()
-}
-
-/// A scanned page of `lines`: a 150 dpi JPEG over a whole A4 page.
-fn scan(lines: &[&str]) -> fixtures::PdfPageSpec {
-    let image = fixtures::render_on(lines, 30.0, Some((1240, 1754)));
-    let mut jpeg = Vec::new();
-    image
-        .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
-        .unwrap();
-    fixtures::PdfPageSpec::Jpeg {
-        data: jpeg,
-        width: image.width(),
-        height: image.height(),
-    }
 }
 
 /// One request of the load, when it started and whether it got a 2xx.
@@ -338,76 +324,53 @@ async fn the_compose_stack_serves_through_its_gateway_and_survives_faults() {
 /// chat, a library document and the console's sign-in in Chromium, all
 /// through the gateway. The user's access token.
 async fn end_to_end(stack: &Stack, client: &Client) -> String {
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let request = client.post(stack.url(path)).json(&body);
+        let request = match token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    let get = |path: &str, token: &str| {
+        let request = client.get(stack.url(path)).bearer_auth(token);
+        async move { request.send().await.unwrap() }
+    };
     let creds = json!({ "username": "hypatia", "password": PASSWORD });
-    let r = client
-        .post(stack.url("/auth/register"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
+    let r = post("/auth/register", None, creds.clone()).await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = client
-        .post(stack.url("/auth/login"))
-        .json(&creds)
-        .send()
-        .await
-        .unwrap();
+    let r = post("/auth/login", None, creds).await;
     assert_eq!(r.status(), StatusCode::OK);
     let login: Value = r.json().await.unwrap();
 
     // Refresh rotates; the spent refresh token, replayed after the grace
     // period, is refused.
     let refresh = json!({ "refresh_token": login["refresh_token"] });
-    let r = client
-        .post(stack.url("/auth/refresh"))
-        .json(&refresh)
-        .send()
-        .await
-        .unwrap();
+    let r = post("/auth/refresh", None, refresh.clone()).await;
     assert_eq!(r.status(), StatusCode::OK);
     let rotated: Value = r.json().await.unwrap();
     assert_ne!(rotated["refresh_token"], login["refresh_token"]);
     let token = rotated["access_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let r = client
-        .post(stack.url("/auth/refresh"))
-        .json(&refresh)
-        .send()
-        .await
-        .unwrap();
+    let r = post("/auth/refresh", None, refresh).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     // An API key works as a bearer token for auth and for the llm service.
-    let r = client
-        .post(stack.url("/auth/api-keys"))
-        .bearer_auth(&token)
-        .json(&json!({ "name": "notebook" }))
-        .send()
-        .await
-        .unwrap();
+    let r = post(
+        "/auth/api-keys",
+        Some(&token),
+        json!({ "name": "notebook" }),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let key: Value = r.json().await.unwrap();
     let secret = key["secret"].as_str().unwrap();
-    let me: Value = client
-        .get(stack.url("/auth/me"))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get("/auth/me", secret).await.json().await.unwrap();
     assert_eq!(me["username"], "hypatia", "{me}");
-    let r = client
-        .get(stack.url("/v1/models"))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(get("/v1/models", secret).await.status(), StatusCode::OK);
 
     // OCR of a scanned PDF by the ocr container.
-    let pdf = fixtures::pdf(&[scan(&["Containers read scanned pages"])]);
+    let pdf = fixtures::pdf(&[fixtures::scanned_page(&["Containers read scanned pages"])]);
     let form = Form::new().part("file", Part::bytes(pdf).file_name("scan.pdf"));
     let r = client
         .post(stack.url("/v1/ocr?format=text&languages=eng"))
@@ -421,16 +384,9 @@ async fn end_to_end(stack: &Stack, client: &Client) -> String {
     assert!(text.contains("scanned pages"), "{text:?}");
 
     // A streamed chat answer, event by event, to its end.
-    let r = client
-        .post(stack.url("/v1/chat/completions"))
-        .bearer_auth(&token)
-        .json(
-            &json!({ "messages": [{ "role": "user", "content": "Name three colours." }],
-                       "max_tokens": 24, "temperature": 0, "stream": true }),
-        )
-        .send()
-        .await
-        .unwrap();
+    let question = json!({ "messages": [{ "role": "user", "content": "Name three colours." }],
+                           "max_tokens": 24, "temperature": 0, "stream": true });
+    let r = post("/v1/chat/completions", Some(&token), question).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -445,18 +401,12 @@ async fn end_to_end(stack: &Stack, client: &Client) -> String {
     assert!(events.matches("\"content\"").count() > 3, "{events}");
 
     // A library document, read by a documents replica.
-    let id = upload(stack, client, &token, &[scan(&["The vault opens at dawn"])]).await;
+    let page = fixtures::scanned_page(&["The vault opens at dawn"]);
+    let id = upload(stack, client, &token, &[page]).await;
     let doc = until_done(stack, client, &token, &id, Duration::from_secs(120)).await;
     assert_eq!(doc["pages_done"], 1, "{doc}");
-    let text = client
-        .get(stack.url(&format!("/v1/documents/{id}/text")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get(&format!("/v1/documents/{id}/text"), &token).await;
+    let text = text.text().await.unwrap();
     assert!(text.contains("vault opens"), "{text:?}");
 
     // The console's sign-in page in Chromium, signing in through the
@@ -723,7 +673,10 @@ async fn kill_the_library_mid_document(
     let lines: Vec<String> = (1..=6)
         .map(|n| format!("Ledger page {n} is kept"))
         .collect();
-    let pages: Vec<_> = lines.iter().map(|l| scan(&[l.as_str()])).collect();
+    let pages: Vec<_> = lines
+        .iter()
+        .map(|l| fixtures::scanned_page(&[l.as_str()]))
+        .collect();
     let id = upload(stack, client, token, &pages).await;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
