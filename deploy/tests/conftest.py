@@ -13,7 +13,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 TOOLS = Path(os.environ.get("DEPLOY_TOOLS", REPO / "target" / "deploy-tools"))
-CRDS = Path(os.environ.get("SCRIPTORIUM_CRDS", REPO.parent / "shared" / "crds"))
+CRDS = Path(os.environ.get("DEPLOY_CRDS", REPO.parent / "shared" / "crds"))
 KUBERNETES_VERSION = "1.34.0"
 
 OVERLAYS = ["minikube", "production"]
