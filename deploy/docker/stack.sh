@@ -11,7 +11,7 @@
 #       every healthcheck is healthy. The gateway is published on
 #       127.0.0.1:$GATEWAY_PUBLISHED_PORT (8080).
 #   deploy/docker/stack.sh down            containers, networks and volumes
-#       removed, then the images (KEEP_IMAGES=1 keeps them).
+#       removed, then the images and their build cache (KEEP_IMAGES=1 keeps them).
 #   deploy/docker/stack.sh compose ARGS    any compose command on the stack.
 #
 # STACK_PROJECT names the compose project (scriptorium); STACK_USE_IMAGE=1
@@ -85,6 +85,9 @@ case "${1:-}" in
     if [ -z "${KEEP_IMAGES:-}" ]; then
       docker image rm -f "$image" >/dev/null 2>&1 || true
       deploy/docker/base-images.sh --remove
+      # The build cache those images leave (a from-source build's cargo
+      # cache alone is many GB): what no image uses any more.
+      docker builder prune -f >/dev/null 2>&1 || true
     fi
     ;;
   compose)
