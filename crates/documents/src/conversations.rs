@@ -1,5 +1,6 @@
 //! The conversations of asking, in the library's database: who asked,
-//! each question with its answer and citations, in order.
+//! each question with its answer and citations, in order; whether the
+//! library is asked or the model alone (the console's assistant).
 
 use wire::ask::{Citation, Conversation, ConversationSummary, Turn};
 
@@ -19,6 +20,7 @@ const MAX_LISTED: i64 = 100;
 struct ConversationRow {
     id: String,
     title: String,
+    library: i64,
     created_at: i64,
     updated_at: i64,
 }
@@ -27,6 +29,7 @@ struct ConversationRow {
 struct SummaryRow {
     id: String,
     title: String,
+    library: i64,
     created_at: i64,
     updated_at: i64,
     turns: i64,
@@ -73,7 +76,7 @@ impl Store {
         id: &str,
     ) -> Result<Option<Conversation>, sqlx::Error> {
         let row: Option<ConversationRow> = sqlx::query_as(
-            "SELECT id, title, created_at, updated_at FROM conversations \
+            "SELECT id, title, library, created_at, updated_at FROM conversations \
              WHERE id = $1 AND owner = $2",
         )
         .bind(id)
@@ -93,6 +96,7 @@ impl Store {
         Ok(Some(Conversation {
             id: row.id,
             title: row.title,
+            library: row.library != 0,
             created_at: row.created_at,
             updated_at: row.updated_at,
             turns: turns.into_iter().map(Turn::from).collect(),
@@ -105,7 +109,7 @@ impl Store {
         owner: &str,
     ) -> Result<Vec<ConversationSummary>, sqlx::Error> {
         let rows: Vec<SummaryRow> = sqlx::query_as(
-            "SELECT c.id, c.title, c.created_at, c.updated_at, \
+            "SELECT c.id, c.title, c.library, c.created_at, c.updated_at, \
              (SELECT COUNT(*) FROM turns t WHERE t.conversation_id = c.id) AS turns \
              FROM conversations c WHERE c.owner = $1 \
              ORDER BY c.updated_at DESC, c.id LIMIT $2",
@@ -120,27 +124,31 @@ impl Store {
                 id: r.id,
                 title: r.title,
                 turns: r.turns as u32,
+                library: r.library != 0,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
             })
             .collect())
     }
 
-    /// A new conversation `id` of `owner`'s, titled by its first question.
+    /// A new conversation `id` of `owner`'s, titled by its first question;
+    /// `library`: whether it asks the library or the model alone.
     pub async fn start_conversation(
         &self,
         owner: &str,
         id: &str,
         question: &str,
+        library: bool,
     ) -> Result<(), sqlx::Error> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO conversations (id, owner, title, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $4)",
+            "INSERT INTO conversations (id, owner, title, library, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5)",
         )
         .bind(id)
         .bind(owner)
         .bind(title_of(question))
+        .bind(i64::from(library))
         .bind(now)
         .execute(self.pool())
         .await?;

@@ -129,6 +129,23 @@ impl Library {
         r.json().await.unwrap()
     }
 
+    /// The same library served by a new process.
+    async fn restarted(self) -> Library {
+        let Library { app, token, db } = self;
+        app.stop().await;
+        Library {
+            app: serve_asking(&db, |_| {}).await,
+            token,
+            db,
+        }
+    }
+
+    async fn read<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        r.json().await.unwrap()
+    }
+
     async fn stored(&self, bytes: Vec<u8>, name: &str) -> String {
         let doc = self.upload(bytes, name).await;
         self.wait_done(&doc.id).await;
@@ -197,13 +214,7 @@ async fn facts_are_found_on_their_page(db: Db) {
     assert_eq!(absent.answer, "I could not find this in your documents.");
 
     // A follow-up, after a restart, in the same conversation.
-    let Library { app, token, db } = lib;
-    app.stop().await;
-    let lib = Library {
-        app: serve_asking(&db, |_| {}).await,
-        token,
-        db,
-    };
+    let lib = lib.restarted().await;
     let follow_up = lib
         .ask(json!({
             "question": "Who repairs it?",
@@ -443,4 +454,81 @@ async fn conversations_and_documents_are_private_and_deletable() {
         assert!(doc["paths"][path][method].is_object(), "{path} {method}");
     }
     assert!(doc["components"]["schemas"]["AskResponse"].is_object());
+}
+
+/// `library: false`: the model alone (the console's assistant), kept as a
+/// conversation of its own kind that a restart keeps and that cannot turn
+/// into asking the library.
+async fn a_conversation_with_the_model_alone(db: Db) {
+    let lib = start(TestDb::new(db).await, |c| {
+        c.documents.ask.answer_tokens = 24;
+    })
+    .await;
+    let doc = lib.stored(letter(), "lettre.pdf").await;
+    let first = lib
+        .ask(json!({ "question": "Say hello to Ada.", "library": false }))
+        .await;
+    assert!(!first.answer.trim().is_empty(), "{first:?}");
+    assert!(!first.found && first.citations.is_empty() && first.passages.is_empty());
+    let usage = first.usage.expect("the model was asked");
+    assert_eq!(usage.passages, 0);
+
+    // The conversation keeps its kind: a follow-up without the flag is the
+    // model alone again; asking the library in it, or naming documents, is
+    // refused.
+    let id = first.conversation_id.clone();
+    let second = lib
+        .ask(
+            json!({ "question": "Quand aura lieu la réunion du conseil ?", "conversation_id": id }),
+        )
+        .await;
+    assert!(
+        second.citations.is_empty() && second.passages.is_empty(),
+        "{second:?}"
+    );
+    for body in [
+        json!({ "question": "And?", "conversation_id": id, "library": true }),
+        json!({ "question": "And?", "library": false, "document_ids": [doc] }),
+    ] {
+        let r = lib.ask_as(&lib.token, body.clone()).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        let problem: Value = r.json().await.unwrap();
+        assert!(
+            problem["detail"].as_str().unwrap().contains("library"),
+            "{problem}"
+        );
+    }
+
+    // Listed with its kind, beside a conversation of the library.
+    let asked = lib
+        .ask(json!({ "question": "Quand aura lieu la réunion du conseil municipal ?" }))
+        .await;
+    let list: ConversationList = lib.read("/v1/conversations").await;
+    let kinds: Vec<(String, bool)> = list
+        .conversations
+        .iter()
+        .map(|c| (c.id.clone(), c.library))
+        .collect();
+    assert!(kinds.contains(&(id.clone(), false)), "{kinds:?}");
+    assert!(
+        kinds.contains(&(asked.conversation_id.clone(), true)),
+        "{kinds:?}"
+    );
+
+    // A restart keeps both turns.
+    let lib = lib.restarted().await;
+    let kept: Conversation = lib.read(&format!("/v1/conversations/{id}")).await;
+    assert!(!kept.library);
+    assert_eq!(kept.turns.len(), 2);
+    assert_eq!(kept.turns[0].question, "Say hello to Ada.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_with_the_model_alone_on_sqlite() {
+    a_conversation_with_the_model_alone(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_with_the_model_alone_on_postgres() {
+    a_conversation_with_the_model_alone(Db::Postgres).await;
 }

@@ -114,25 +114,25 @@ const MODEL: &str = concat!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn documents_and_the_streamed_assistant_in_a_real_browser() {
+async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     let db = TestDb::new(Db::Sqlite).await;
     let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
-    config.web.chat_max_tokens = 32;
-    let app = TestApp::start_targets(config, &"auth,ocr,llm,web".parse().unwrap()).await;
+    config.documents.ask.answer_tokens = 32;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config, &targets).await;
     app.wait_ready().await;
     app.register("Grace", PASSWORD).await;
     let b = browser().await;
     let url = |p: &str| app.url(p);
 
-    b.client.goto(&url("/ocr")).await.unwrap();
-    b.at("/login?next=%2Focr").await;
+    b.client.goto(&url("/library")).await.unwrap();
+    b.at("/login?next=%2Flibrary").await;
     b.fill("#username", "grace").await;
     b.fill("#password", PASSWORD).await;
     b.press("form.card button[type=submit]").await;
-    b.at("/ocr").await;
-    b.shot("ocr-upload").await;
+    b.at("/library").await;
 
     // A generated scan through the file picker.
     let dir = tempfile::tempdir().unwrap();
@@ -147,13 +147,16 @@ async fn documents_and_the_streamed_assistant_in_a_real_browser() {
         .send_keys(&scan.display().to_string())
         .await
         .unwrap();
-    b.press("#read").await;
-    // The job page refreshes itself until the text is there.
+    b.press("#upload button[type=submit]").await;
+    b.at("/library").await;
+    b.shot("library-uploaded").await;
+    b.press("#documents td a").await;
+    // The document page refreshes itself until the text is there.
     let text = b
         .client
         .wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("#ocr-text"))
+        .at_most(Duration::from_secs(60))
+        .for_element(Locator::Css("#page-1 pre"))
         .await
         .unwrap()
         .text()
@@ -162,21 +165,24 @@ async fn documents_and_the_streamed_assistant_in_a_real_browser() {
     assert!(text.contains("Budget"), "the page shows the text: {text}");
     assert!(
         !b.client
-            .find_all(Locator::Css("svg.overlay rect.word"))
+            .find_all(Locator::Css("#page-1 svg.overlay image"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "the scan lies under its words"
+    );
+    assert!(
+        !b.client
+            .find_all(Locator::Css("#page-1 svg.overlay rect.word"))
             .await
             .unwrap()
             .is_empty(),
         "the words are drawn over the page"
     );
-    b.shot("ocr-result").await;
+    b.shot("library-document").await;
 
-    // Ask about it: the assistant page, with the document in the conversation.
-    b.press("#ask").await;
+    b.client.goto(&url("/chat")).await.unwrap();
     b.at("/chat").await;
-    let first = b.text(".turn.assistant .text").await;
-    assert!(!first.trim().is_empty());
-    b.shot("chat-document").await;
-
     // A question streamed into the page by its script.
     b.fill("#message", "Was the budget approved?").await;
     b.press("#send").await;

@@ -434,8 +434,9 @@ async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
     let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 1024;
-    config.web.chat_max_tokens = 24;
-    let app = TestApp::start_targets(config, &"auth,llm,web".parse().unwrap()).await;
+    config.documents.ask.answer_tokens = 24;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config.clone(), &targets).await;
     app.wait_ready().await;
 
     let anonymous = browser();
@@ -470,12 +471,15 @@ async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
     let text = between(reply, "<p class=\"text\">", "</p>");
     assert!(!text.trim().is_empty(), "an answer: {reply}");
 
-    // The request went to the LLM API as this user.
+    // The request went to the asking API, and from there to the LLM API,
+    // as this user.
     let metrics = app.text("/metrics").await;
-    assert!(
-        metrics.contains("route=\"/v1/chat/completions\",status=\"200\""),
-        "the console used the API"
-    );
+    for route in ["/v1/ask", "/v1/chat/completions"] {
+        assert!(
+            metrics.contains(&format!("route=\"{route}\",status=\"200\"")),
+            "the console used {route}"
+        );
+    }
 
     // A second turn keeps the first; starting over clears both.
     let r = post(
@@ -487,6 +491,17 @@ async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
     .await;
     let html = r.text().await.unwrap();
     assert_eq!(html.matches("class=\"turn user\"").count(), 2);
+
+    // The conversation is the documents service's: a restart keeps it,
+    // and the Ask page does not list it among the library's.
+    app.stop().await;
+    let app = TestApp::start_targets(config, &targets).await;
+    let (_, html) = page(&c, &app, "/chat").await;
+    assert_eq!(html.matches("class=\"turn user\"").count(), 2, "{html}");
+    assert!(html.contains("And of Italy?"));
+    let (_, html) = page(&c, &app, "/ask").await;
+    assert!(!html.contains("What is the capital of France?"), "{html}");
+    let token = csrf(&html);
     let r = post(&c, &app, "/chat/clear", &[("csrf", &token)]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = page(&c, &app, "/chat").await;
@@ -495,6 +510,7 @@ async fn the_assistant_page_talks_to_the_model_with_the_users_token() {
     // A forged post is refused.
     let r = post(&c, &app, "/chat", &[("message", "hi"), ("csrf", "forged")]).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -502,7 +518,8 @@ async fn the_assistant_page_says_so_when_the_model_is_missing() {
     let db = TestDb::new(Db::Sqlite).await;
     let mut config = db.config();
     config.llm.model = "/nonexistent/model.gguf".into();
-    let app = TestApp::start_targets(config, &"auth,llm,web".parse().unwrap()).await;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config, &targets).await;
     let c = signed_in(&app, "grace", "/chat").await;
     let (_, html) = page(&c, &app, "/chat").await;
     let r = post(
@@ -526,127 +543,104 @@ fn png(lines: &[&str]) -> Vec<u8> {
     out.into_inner()
 }
 
-async fn upload(c: &Client, app: &TestApp, csrf: &str, file: Vec<u8>) -> reqwest::Response {
+/// Upload one file to the library through the console and follow its page
+/// until the text is there: (document id, the document page).
+async fn read(c: &Client, app: &TestApp, file: Vec<u8>, name: &str) -> (String, String) {
+    let (_, html) = page(c, app, "/library").await;
     let form = Form::new()
-        .text("csrf", csrf.to_owned())
+        .text("csrf", csrf(&html))
         .text("languages", "eng")
-        .part("file", Part::bytes(file).file_name("scan.png"));
-    c.post(app.url("/ocr"))
+        .part("file", Part::bytes(file).file_name(name.to_owned()));
+    let r = c
+        .post(app.url("/library/upload"))
         .multipart(form)
         .send()
         .await
-        .unwrap()
-}
-
-/// Upload a page and follow the job page until it is finished.
-async fn read(c: &Client, app: &TestApp, file: Vec<u8>) -> (String, String) {
-    let (_, html) = page(c, app, "/ocr").await;
-    let r = upload(c, app, &csrf(&html), file).await;
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let id = location
-        .strip_prefix("/ocr/")
-        .expect("the job page")
-        .to_owned();
+    let (_, html) = page(c, app, "/library").await;
+    // Newest first.
+    let row = "<tr><td><a href=\"/library/";
+    let at = html.find(row).expect("the document listed") + row.len();
+    let id = html[at..].split('"').next().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (status, html) = page(c, app, &location).await;
+        let (status, html) = page(c, app, &format!("/library/{id}")).await;
         assert_eq!(status, StatusCode::OK);
-        if !html.contains("http-equiv=\"refresh\"") {
+        if html.contains("id=\"page-1\"") {
             return (id, html);
         }
-        assert!(html.contains("<progress"), "a progress bar while reading");
-        assert!(Instant::now() < deadline, "the job did not finish");
+        assert!(Instant::now() < deadline, "not read: {html}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_documents_page_reads_an_upload_with_the_users_token() {
+async fn a_document_page_draws_the_words_over_the_scan() {
     let db = TestDb::new(Db::Sqlite).await;
-    let app = TestApp::spawn(&db).await;
+    let targets = "auth,ocr,documents,web".parse().unwrap();
+    let app = TestApp::start_targets(db.config(), &targets).await;
     app.wait_ready().await;
+    let c = signed_in(&app, "ada", "/library").await;
 
-    let anonymous = browser();
-    let r = anonymous.get(app.url("/ocr")).send().await.unwrap();
-    assert_eq!(r.headers()["location"], "/login?next=%2Focr");
+    // The reading page of old leads to the library, which keeps what it
+    // reads.
+    for old in ["/ocr", "/ocr/0190a1b2/source"] {
+        let r = c.get(app.url(old)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY, "{old}");
+        assert_eq!(r.headers()["location"], "/library");
+    }
 
-    let c = signed_in(&app, "ada", "/ocr").await;
     let scan = png(&["Quarterly report", "Revenue grew strongly"]);
-    let (id, html) = read(&c, &app, scan.clone()).await;
-    let text = html
-        .split("<pre id=\"ocr-text\" class=\"ocr-text\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .expect("the text");
+    let (id, html) = read(&c, &app, scan.clone(), "scan.png").await;
+    let text = between(&html, "<pre class=\"text\">", "</pre>");
     let found = fixtures::cer(text.trim(), "Quarterly report\nRevenue grew strongly");
     assert!(found < 0.1, "character error rate {found}: {text}");
     // The words over the uploaded image, with their confidences.
-    assert!(html.contains(&format!("<image href=\"/ocr/{id}/source\"")));
+    let original = format!("/library/{id}/download/original");
+    assert!(
+        html.contains(&format!("<image href=\"{original}\"")),
+        "{html}"
+    );
     assert!(html.matches("<rect class=\"word ").count() >= 5);
     assert!(
         html.contains("Revenue · "),
         "a word's confidence in its title"
     );
-
-    // The image comes back to its uploader only.
-    let r = c
-        .get(app.url(&format!("/ocr/{id}/source")))
-        .send()
-        .await
-        .unwrap();
+    let r = c.get(app.url(&original)).send().await.unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
     assert_eq!(r.bytes().await.unwrap().as_ref(), scan.as_slice());
 
-    // Downloads in three formats.
-    let get = |format: &str| {
-        c.get(app.url(&format!("/ocr/{id}/download/{format}")))
+    // hOCR and JSON downloads, sandboxed.
+    let get = |kind: &str| {
+        c.get(app.url(&format!("/library/{id}/download/{kind}")))
             .send()
     };
-    let r = get("text").await.unwrap();
-    assert!(r.headers()["content-disposition"]
-        .to_str()
-        .unwrap()
-        .starts_with("attachment"));
-    assert!(r.text().await.unwrap().contains("Revenue"));
     let r = get("hocr").await.unwrap();
     assert_eq!(
         r.headers()["content-security-policy"],
         "default-src 'none'; sandbox"
     );
-    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     let hocr = r.text().await.unwrap();
     assert!(hocr.contains("ocrx_word") && hocr.contains("Quarterly"));
     let json: serde_json::Value = get("json").await.unwrap().json().await.unwrap();
     assert_eq!(json["pages"][0]["page"], 1);
-    assert_eq!(get("exe").await.unwrap().status(), StatusCode::NOT_FOUND);
 
-    // Another user sees neither the job nor the image.
-    let mallory = signed_in(&app, "mallory", "/ocr").await;
-    let (status, html) = page(&mallory, &app, &format!("/ocr/{id}")).await;
+    // A PDF's words are written on blank paper: no image lies under them.
+    let letter = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
+        "Paper only, no picture.".into()
+    ])]);
+    let (_, html) = read(&c, &app, letter, "letter.pdf").await;
+    assert!(!html.contains("<image href"), "{html}");
+    assert!(html.contains("<rect class=\"paper\""));
+    assert!(html.contains(">picture.</text>"), "{html}");
+
+    // Another user sees neither the page nor the image.
+    let mallory = signed_in(&app, "mallory", "/library").await;
+    let (status, _) = page(&mallory, &app, &format!("/library/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(html.contains("unknown or has expired"));
-    let r = mallory
-        .get(app.url(&format!("/ocr/{id}/source")))
-        .send()
-        .await
-        .unwrap();
+    let r = mallory.get(app.url(&original)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let (status, _) = page(&mallory, &app, "/ocr/..%2F..%2Fauth%2Fme").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-
-    // Bad uploads get a message on the page, never a 500.
-    let (_, html) = page(&c, &app, "/ocr").await;
-    let token = csrf(&html);
-    let r = upload(&c, &app, &token, b"just some text".to_vec()).await;
-    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    assert!(r.text().await.unwrap().contains("id=\"ocr-error\""));
-    let r = upload(&c, &app, &token, Vec::new()).await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text().await.unwrap().contains("Choose a file first."));
-    // A forged upload is refused.
-    let r = upload(&c, &app, "forged", scan).await;
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     app.stop().await;
 }
@@ -675,30 +669,17 @@ async fn events(r: reqwest::Response) -> (Vec<String>, String) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ask_about_a_document_and_stream_the_answers() {
+async fn the_assistant_streams_and_a_stop_keeps_what_was_shown() {
     let db = TestDb::new(Db::Sqlite).await;
     let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
-    config.web.chat_max_tokens = 24;
-    let app = TestApp::start_targets(config, &"auth,ocr,llm,web".parse().unwrap()).await;
+    config.documents.ask.answer_tokens = 24;
+    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
+    let app = TestApp::start_targets(config, &targets).await;
     app.wait_ready().await;
-    let c = signed_in(&app, "ada", "/ocr").await;
-
-    // "Ask about this document": its text goes into the conversation.
-    let (id, html) = read(&c, &app, png(&["Invoice 4711", "Total due 250 euros"])).await;
-    let r = c
-        .post(app.url(&format!("/ocr/{id}/ask")))
-        .form(&[("csrf", csrf(&html).as_str()), ("question", "")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["location"], "/chat");
+    let c = signed_in(&app, "ada", "/chat").await;
     let (_, html) = page(&c, &app, "/chat").await;
-    assert!(html.contains("Here is the text of a document:"));
-    assert!(html.contains("Invoice 4711"));
-    assert!(html.contains("Summarize this document"));
-    assert_eq!(html.matches("class=\"turn assistant\"").count(), 1);
     let token = csrf(&html);
 
     // The next question streams: several pieces, then the end.
@@ -716,7 +697,7 @@ async fn ask_about_a_document_and_stream_the_answers() {
     let (_, html) = page(&c, &app, "/chat").await;
     assert!(html.contains("What is the total?"));
     assert!(html.contains(pieces.concat().trim()));
-    assert_eq!(html.matches("class=\"turn assistant\"").count(), 2);
+    assert_eq!(html.matches("class=\"turn assistant\"").count(), 1);
 
     // Stopping (closing the stream) keeps what was shown.
     let r = c
@@ -736,7 +717,7 @@ async fn ask_about_a_document_and_stream_the_answers() {
     loop {
         let (_, html) = page(&c, &app, "/chat").await;
         if html.contains("Tell me a long story") {
-            assert_eq!(html.matches("class=\"turn assistant\"").count(), 3);
+            assert_eq!(html.matches("class=\"turn assistant\"").count(), 2);
             break;
         }
         assert!(Instant::now() < deadline, "the stopped answer was not kept");

@@ -1,35 +1,83 @@
-//! `/chat`: a conversation with the language model. The console calls the
-//! OpenAI-compatible API with the signed-in user's own access token, as any
-//! client would; the conversation's last turns are kept per user (see
-//! `conversation`).
+//! `/chat`: a conversation with the language model alone. The console asks
+//! through the documents service's asking API with `library: false`, with
+//! the signed-in user's own access token, as any client would: the
+//! conversation is that service's, kept in its database, so it survives a
+//! restart and every console replica shows it. The page shows the user's
+//! latest such conversation; starting over deletes it.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use client::llm::ChatStream;
 use client::{Caller, ClientError};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use wire::llm::{ChatMessage, ChatRequest, Sampling};
+use wire::ask::{AskRequest, Conversation};
 
-use crate::conversation::ChatTurn;
 use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::pages::{redirect, render, CsrfForm};
+use crate::stream::{failure_event, relay};
 use crate::WebState;
 
 csrf_field!(Message);
 
-/// Longest message accepted from the form, in characters.
-const MAX_MESSAGE_CHARS: usize = 8_000;
+/// Longest message accepted from the form, in characters (the documents
+/// service's own limit on a question).
+const MAX_MESSAGE_CHARS: usize = 2_000;
+
+/// One message of the conversation, as the page shows it.
+#[derive(Clone, serde::Serialize)]
+pub(crate) struct ChatTurn {
+    pub(crate) role: &'static str,
+    pub(crate) content: String,
+}
+
+fn turns_of(conversation: Option<&Conversation>) -> Vec<ChatTurn> {
+    conversation
+        .map(|c| c.turns.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|t| {
+            [
+                ChatTurn {
+                    role: "user",
+                    content: t.question.clone(),
+                },
+                ChatTurn {
+                    role: "assistant",
+                    content: t.answer.clone(),
+                },
+            ]
+        })
+        .collect()
+}
+
+/// The user's latest conversation with the model alone, if any.
+pub(crate) async fn current(
+    state: &WebState,
+    (caller, _, token): (&Caller, Lang, &str),
+) -> Result<Option<Conversation>, ClientError> {
+    let docs = state.client.documents();
+    let list = docs.conversations(caller, token).await?;
+    let Some(latest) = list.conversations.into_iter().find(|c| !c.library) else {
+        return Ok(None);
+    };
+    match docs.conversation(caller, token, &latest.id).await {
+        Ok(c) => Ok(Some(c)),
+        // Deleted meanwhile (by another tab or replica): none.
+        Err(e) if e.status() == Some(StatusCode::NOT_FOUND) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
 
 fn show(
     state: &WebState,
     v: &Visitor,
     status: StatusCode,
-    turns: &[ChatTurn],
+    conversation: Option<&Conversation>,
     extra: Value,
 ) -> Response {
+    let turns = turns_of(conversation);
     let mut ctx = json!({ "turns": turns, "message": "", "error": null });
     if let (Value::Object(base), Value::Object(more)) = (&mut ctx, extra) {
         base.extend(more);
@@ -38,8 +86,16 @@ fn show(
 }
 
 pub(crate) async fn page(State(state): State<WebState>, m: Member) -> Response {
-    let turns = state.conversations.get(&m.user.user_id);
-    show(&state, &m.v, StatusCode::OK, &turns, json!({}))
+    match current(&state, m.who()).await {
+        Ok(conversation) => show(
+            &state,
+            &m.v,
+            StatusCode::OK,
+            conversation.as_ref(),
+            json!({}),
+        ),
+        Err(e) => failed(&state, &m, Failure::from(e), String::new()).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -64,7 +120,8 @@ impl Message {
 
 /// Why the assistant gave no answer, as the page says it.
 pub(crate) enum Failure {
-    TooLong,
+    /// Refused for what was asked, in the service's own words.
+    Refused(StatusCode, String),
     Busy,
     Unavailable,
 }
@@ -72,92 +129,59 @@ pub(crate) enum Failure {
 impl Failure {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            Failure::TooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            Failure::Refused(status, _) => *status,
             Failure::Busy => StatusCode::TOO_MANY_REQUESTS,
             Failure::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     pub(crate) fn message(&self, lang: Lang) -> String {
-        let key = match self {
-            Failure::TooLong => "chat.too_long",
-            Failure::Busy => "chat.busy",
-            Failure::Unavailable => "chat.unavailable",
-        };
-        i18n::t(lang, key)
-    }
-}
-
-/// The chat completion request for the conversation plus `message`.
-fn request(state: &WebState, lang: Lang, history: &[ChatTurn], message: &str) -> ChatRequest {
-    let mut messages = vec![ChatMessage::new("system", i18n::t(lang, "chat.system"))];
-    messages.extend(
-        history
-            .iter()
-            .map(|t| ChatMessage::new(t.role, t.content.clone())),
-    );
-    messages.push(ChatMessage::new("user", message));
-    ChatRequest {
-        model: None,
-        messages,
-        sampling: Sampling {
-            max_tokens: Some(state.chat_max_tokens),
-            temperature: Some(0.3),
-            ..Sampling::default()
-        },
+        match self {
+            Failure::Refused(_, message) => message.clone(),
+            Failure::Busy => i18n::t(lang, "chat.busy"),
+            Failure::Unavailable => i18n::t(lang, "chat.unavailable"),
+        }
     }
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        match (e.status(), e.kind()) {
-            (Some(StatusCode::TOO_MANY_REQUESTS), _) => Failure::Busy,
-            (_, Some("context_length_exceeded")) => Failure::TooLong,
+        match e.status() {
+            Some(StatusCode::TOO_MANY_REQUESTS) => Failure::Busy,
+            Some(status) if status.is_client_error() => match &e {
+                ClientError::Refused { problem, .. } => {
+                    Failure::Refused(status, problem.message().to_owned())
+                }
+                _ => Failure::Unavailable,
+            },
             _ => {
-                tracing::warn!(error = %e, "the LLM API gave the console no answer");
+                tracing::warn!(error = %e, "the assistant gave the console no answer");
                 Failure::Unavailable
             }
         }
     }
 }
 
-/// The answer to the conversation plus `message`, as it is written.
-pub(crate) async fn stream(
-    state: &WebState,
-    (caller, lang, token): (&Caller, Lang, &str),
-    history: &[ChatTurn],
-    message: &str,
-) -> Result<ChatStream, Failure> {
-    let request = request(state, lang, history, message);
-    Ok(state
-        .client
-        .llm()
-        .chat_stream(caller, token, &request)
-        .await?)
-}
-
-/// The assistant's whole answer to `message`.
-pub(crate) async fn ask(
-    state: &WebState,
-    (caller, lang, token): (&Caller, Lang, &str),
-    history: &[ChatTurn],
-    message: &str,
-) -> Result<String, Failure> {
-    let request = request(state, lang, history, message);
-    let answer = state.client.llm().chat(caller, token, &request).await?;
-    answer
-        .choices
-        .into_iter()
-        .next()
-        .map(|c| c.message.content.trim().to_owned())
-        .ok_or(Failure::Unavailable)
+/// The request for `message` in `conversation` (a new one when `None`).
+pub(crate) fn request(conversation: Option<&Conversation>, message: &str) -> AskRequest {
+    AskRequest {
+        question: message.to_owned(),
+        conversation_id: conversation.map(|c| c.id.clone()),
+        library: Some(false),
+        ..AskRequest::default()
+    }
 }
 
 /// The chat page saying why there is no answer, the message kept in the box.
-pub(crate) fn failed(state: &WebState, m: &Member, failure: Failure, message: String) -> Response {
+pub(crate) async fn failed(
+    state: &WebState,
+    m: &Member,
+    failure: Failure,
+    message: String,
+) -> Response {
     let extra = json!({ "error": failure.message(m.v.lang), "message": message });
-    let turns = state.conversations.get(&m.user.user_id);
-    show(state, &m.v, failure.status(), &turns, extra)
+    let conversation = current(state, m.who()).await.ok().flatten();
+    show(state, &m.v, failure.status(), conversation.as_ref(), extra)
 }
 
 pub(crate) async fn send(
@@ -165,22 +189,31 @@ pub(crate) async fn send(
     m: Member,
     Checked(form): Checked<Message>,
 ) -> Response {
-    let history = state.conversations.get(&m.user.user_id);
     let message = form.text();
+    let conversation = match current(&state, m.who()).await {
+        Ok(c) => c,
+        Err(e) => return failed(&state, &m, e.into(), message).await,
+    };
     if message.is_empty() {
         let extra = json!({ "error": i18n::t(m.v.lang, "chat.required") });
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return show(&state, &m.v, status, &history, extra);
+        return show(&state, &m.v, status, conversation.as_ref(), extra);
     }
-    match ask(&state, m.who(), &history, &message).await {
-        Ok(reply) => {
-            let user = &m.user.user_id;
-            state.conversations.push_exchange(user, message, reply);
-            let turns = state.conversations.get(user);
-            show(&state, &m.v, StatusCode::OK, &turns, json!({}))
+    let (caller, _, token) = m.who();
+    let request = request(conversation.as_ref(), &message);
+    match state.client.documents().ask(caller, token, &request).await {
+        Ok(_) => {
+            let conversation = current(&state, m.who()).await.ok().flatten();
+            show(
+                &state,
+                &m.v,
+                StatusCode::OK,
+                conversation.as_ref(),
+                json!({}),
+            )
         }
         // The message stays in the box, to send again.
-        Err(failure) => failed(&state, &m, failure, message),
+        Err(e) => failed(&state, &m, e.into(), message).await,
     }
 }
 
@@ -189,6 +222,52 @@ pub(crate) async fn clear(
     m: Member,
     Checked(_): Checked<CsrfForm>,
 ) -> Response {
-    state.conversations.clear(&m.user.user_id);
+    let (caller, _, token) = m.who();
+    if let Ok(Some(c)) = current(&state, m.who()).await {
+        let docs = state.client.documents();
+        if let Err(e) = docs.delete_conversation(caller, token, &c.id).await {
+            return failed(&state, &m, e.into(), String::new()).await;
+        }
+    }
     redirect("/chat")
+}
+
+/// `POST /chat/stream`: the form answered as it is written (see `stream`).
+/// A stopped answer keeps what was shown (the documents service keeps it).
+pub(crate) async fn stream(
+    State(state): State<WebState>,
+    caller: Caller,
+    v: Visitor,
+    axum::extract::Form(form): axum::extract::Form<Message>,
+) -> Response {
+    if !v.checks(&form.csrf) {
+        return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
+    }
+    let Some((_, token)) = v.credentials(&state, &caller).await else {
+        return failure_event(
+            StatusCode::UNAUTHORIZED,
+            &i18n::t(v.lang, "session.expired"),
+        );
+    };
+    let message = form.text();
+    if message.is_empty() {
+        return failure_event(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &i18n::t(v.lang, "chat.required"),
+        );
+    }
+    let refused = |e: ClientError| {
+        let failure = Failure::from(e);
+        failure_event(failure.status(), &failure.message(v.lang))
+    };
+    let conversation = match current(&state, (&caller, v.lang, &token)).await {
+        Ok(c) => c,
+        Err(e) => return refused(e),
+    };
+    let request = request(conversation.as_ref(), &message);
+    let docs = state.client.documents();
+    match docs.ask_stream(&caller, &token, &request).await {
+        Ok(upstream) => relay(upstream, v.lang, None),
+        Err(e) => refused(e),
+    }
 }

@@ -7,12 +7,11 @@
 //! SameSite=Lax, and `__Host-` + Secure when served over TLS.
 
 mod chat;
-pub mod conversation;
 mod extract;
 pub mod i18n;
 mod library;
 mod next;
-mod ocr;
+mod overlay;
 mod pages;
 pub mod session;
 mod settings;
@@ -27,7 +26,6 @@ use base64::Engine;
 use kit::client_ip::TrustedProxies;
 use minijinja::Environment;
 
-use conversation::Conversations;
 pub use pages::router;
 use session::Sessions;
 
@@ -36,17 +34,12 @@ pub struct WebState {
     /// The APIs (auth, OCR, LLM), called with the visitor's own tokens.
     pub client: client::Client,
     pub sessions: Sessions,
-    /// The assistant page's conversations (per user, in memory).
-    pub conversations: Conversations,
     templates: Arc<Environment<'static>>,
     pub proxies: TrustedProxies,
     /// Checks the session's access token like any API request.
     pub verifier: Arc<kit::token::TokenVerifier>,
-    pub chat_max_tokens: u32,
     /// Base URL of the API examples (`web.public_url`, no trailing `/`).
     pub public_url: String,
-    /// Uploaded images, for drawing the words over them.
-    sources: ocr::Sources,
 }
 
 impl FromRef<WebState> for TrustedProxies {
@@ -74,8 +67,6 @@ pub struct WebConfig {
     /// with the user's own token; unset: the services of this process,
     /// called in-process (then every API target must run here).
     pub api_url: Option<String>,
-    /// Longest answer of the assistant page, in tokens.
-    pub chat_max_tokens: u32,
     /// The address users reach the API at, shown in the examples of the
     /// settings page (e.g. `https://scriptorium.example.org`); unset: this
     /// process's listener (`http://127.0.0.1:8080` for the default bind).
@@ -92,7 +83,6 @@ impl Default for WebConfig {
             session_key: None,
             session_key_path: "data/console-session.key".into(),
             api_url: None,
-            chat_max_tokens: 400,
             public_url: None,
         }
     }
@@ -116,7 +106,6 @@ impl WebState {
             ("message.html", include_str!("../templates/message.html")),
             ("settings.html", include_str!("../templates/settings.html")),
             ("chat.html", include_str!("../templates/chat.html")),
-            ("ocr.html", include_str!("../templates/ocr.html")),
             ("library.html", include_str!("../templates/library.html")),
             ("document.html", include_str!("../templates/document.html")),
             ("ask.html", include_str!("../templates/ask.html")),
@@ -132,13 +121,10 @@ impl WebState {
                 Duration::from_secs(config.session_absolute_secs),
                 config.secure_cookies,
             ),
-            conversations: Conversations::new(Duration::from_secs(config.session_absolute_secs)),
             templates: Arc::new(env),
             proxies,
             verifier,
-            chat_max_tokens: config.chat_max_tokens,
             public_url: public_url(config, listening),
-            sources: ocr::Sources::default(),
         }
     }
 }

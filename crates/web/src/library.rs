@@ -19,13 +19,21 @@ use wire::search::SearchQuery;
 
 use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n;
+use crate::overlay;
 use crate::pages::{redirect, render};
-use crate::stream::{event_stream, failure_event};
+use crate::stream::{failure_event, relay};
 use crate::WebState;
 use axum::extract::Form;
-use client::ask::AskEvent;
 
 csrf_field!(AskForm);
+
+/// Largest upload the page takes (the documents service's default limit,
+/// plus the form's other fields).
+pub(crate) const MAX_UPLOAD_BYTES: usize = (64 << 20) + (64 << 10);
+/// The Content-Security-Policy of downloads.
+const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
+/// What a document page offers to download.
+const DOWNLOADS: &[&str] = &["original", "pdf", "text", "hocr", "tsv", "json"];
 
 /// What the page says when a call failed: the refusal's own words for a
 /// request at fault, else that the service is unavailable.
@@ -138,7 +146,17 @@ pub(crate) async fn document(
     } else {
         Vec::new()
     };
-    let ctx = json!({ "doc": doc, "pages": pages });
+    // A one-page image that browsers show lies under its words; its type
+    // is read off the original's headers, its body left unread.
+    let image = pages.len() == 1
+        && docs
+            .download(caller, token, &id, "original")
+            .await
+            .ok()
+            .and_then(|r| r.headers().get(CONTENT_TYPE).cloned())
+            .is_some_and(|t| overlay::browser_image(t.to_str().unwrap_or("")));
+    let views: Vec<_> = pages.iter().map(|p| overlay::page_view(p, image)).collect();
+    let ctx = json!({ "doc": doc, "pages": views });
     render(&state, &m.v, "document.html", "/library", ctx).into_response()
 }
 
@@ -180,11 +198,15 @@ async fn ask_page(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let conversations = docs
+    // The assistant page's conversations (the model alone) are its own.
+    let conversations: Vec<_> = docs
         .conversations(caller, token)
         .await
         .map(|l| l.conversations)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.library)
+        .collect();
     let mut ctx = json!({
         "documents": documents,
         "turns": turns,
@@ -247,7 +269,7 @@ impl AskForm {
             question: self.question.trim().chars().take(2000).collect(),
             document_ids: (!chosen.is_empty()).then_some(chosen),
             conversation_id: conversation,
-            stream: false,
+            ..AskRequest::default()
         }
     }
 }
@@ -301,17 +323,16 @@ pub(crate) async fn stream(
             &i18n::t(v.lang, "session.expired"),
         );
     };
-    let mut request = form.request();
+    let request = form.request();
     if request.question.is_empty() {
         return failure_event(
             StatusCode::UNPROCESSABLE_ENTITY,
             &i18n::t(v.lang, "ask.required"),
         );
     }
-    request.stream = true;
     let docs = state.client.documents();
-    let upstream = match docs.ask_stream(&caller, &token, &request).await {
-        Ok(s) => s,
+    match docs.ask_stream(&caller, &token, &request).await {
+        Ok(upstream) => relay(upstream, v.lang, Some(latest)),
         Err(e) => {
             let message = match &e {
                 ClientError::Refused {
@@ -320,41 +341,9 @@ pub(crate) async fn stream(
                 _ => i18n::t(v.lang, "library.unavailable"),
             };
             let status = e.status().unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-            return failure_event(status, &message);
+            failure_event(status, &message)
         }
-    };
-    let lang = v.lang;
-    let body = futures::stream::unfold(
-        (upstream, None::<String>),
-        move |(mut upstream, mut conversation)| async move {
-            loop {
-                let event = match upstream.next().await? {
-                    AskEvent::Started { conversation_id } => {
-                        conversation = Some(conversation_id);
-                        continue;
-                    }
-                    AskEvent::Piece(text) => {
-                        let data = serde_json::to_string(&text).unwrap_or_default();
-                        format!("data: {data}\n\n")
-                    }
-                    AskEvent::Citations { .. } => continue,
-                    AskEvent::Done { .. } => {
-                        let to = latest(conversation.as_deref().unwrap_or_default());
-                        format!("event: done\ndata: {}\n\n", json!({ "redirect": to }))
-                    }
-                    AskEvent::Failed(e) => {
-                        tracing::warn!(error = %e, "the answer stopped midway");
-                        let message = i18n::t(lang, "chat.broke_off");
-                        let data = serde_json::to_string(&message).unwrap_or_default();
-                        format!("event: failure\ndata: {data}\n\n")
-                    }
-                };
-                let event = Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(event));
-                return Some((event, (upstream, conversation)));
-            }
-        },
-    );
-    event_stream(axum::body::Body::from_stream(body))
+    }
 }
 
 /// `POST /library/upload`: one or more files (field `file`, repeated),
@@ -462,7 +451,7 @@ pub(crate) async fn download(
     m: Member,
     Path((id, kind)): Path<(String, String)>,
 ) -> Response {
-    if !["original", "pdf", "text"].contains(&kind.as_str()) {
+    if !DOWNLOADS.contains(&kind.as_str()) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let (caller, _, token) = m.who();
@@ -484,7 +473,7 @@ pub(crate) async fn download(
             // nothing.
             out.headers_mut().insert(
                 CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(crate::ocr::DOWNLOAD_POLICY),
+                HeaderValue::from_static(DOWNLOAD_POLICY),
             );
             out
         }

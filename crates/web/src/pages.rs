@@ -32,13 +32,13 @@ pub fn router(state: WebState) -> Router {
         .route("/settings", get(crate::settings::page))
         .route("/chat", get(crate::chat::page).post(crate::chat::send))
         .route("/chat/clear", post(crate::chat::clear))
-        .route("/chat/stream", post(crate::stream::stream))
+        .route("/chat/stream", post(crate::chat::stream))
         .route("/library", get(crate::library::page))
         .route("/library/{id}", get(crate::library::document))
         .route(
             "/library/upload",
             post(crate::library::upload).layer(axum::extract::DefaultBodyLimit::max(
-                crate::ocr::MAX_UPLOAD_BYTES,
+                crate::library::MAX_UPLOAD_BYTES,
             )),
         )
         .route("/library/{id}/delete", post(crate::library::delete))
@@ -48,16 +48,9 @@ pub fn router(state: WebState) -> Router {
         )
         .route("/ask", get(crate::library::ask).post(crate::library::send))
         .route("/ask/stream", post(crate::library::stream))
-        .route(
-            "/ocr",
-            get(crate::ocr::page).post(crate::ocr::upload).layer(
-                axum::extract::DefaultBodyLimit::max(crate::ocr::MAX_UPLOAD_BYTES),
-            ),
-        )
-        .route("/ocr/{id}", get(crate::ocr::job))
-        .route("/ocr/{id}/source", get(crate::ocr::source))
-        .route("/ocr/{id}/download/{format}", get(crate::ocr::download))
-        .route("/ocr/{id}/ask", post(crate::ocr::ask))
+        // The reading page of old: the library reads, keeps and shows.
+        .route("/ocr", get(to_library))
+        .route("/ocr/{*rest}", get(to_library))
         .route("/static/chat.js", get(chat_js))
         .route(
             "/settings/keys",
@@ -92,6 +85,14 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
     h.entry(CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     res
+}
+
+async fn to_library() -> Response {
+    (
+        StatusCode::MOVED_PERMANENTLY,
+        [(LOCATION, HeaderValue::from_static("/library"))],
+    )
+        .into_response()
 }
 
 async fn css() -> Response {

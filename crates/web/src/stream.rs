@@ -1,26 +1,24 @@
-//! `POST /chat/stream`: the assistant page's form, answered while the model
-//! writes. The page's script reads the events and shows each piece as it
-//! comes; its Stop button closes the connection, which cancels the
-//! completion upstream. Whatever was shown is kept in the conversation.
+//! The streamed answers of the assistant and Ask pages: the documents
+//! service's answer events relayed in the page's own small shape. The
+//! page's script reads the events and shows each piece as it comes; its
+//! Stop button closes the connection, which stops the model upstream.
 //!
-//! Events: `data: "<text piece as a JSON string>"`, then `event: done`; or
-//! one `event: failure` whose data is the page's message, before any piece
-//! or midway (the model failed, or its stream broke off): a cut-off answer
-//! never looks finished.
+//! Events: `data: "<text piece as a JSON string>"`, then `event: done`
+//! (its data `""`, or `{"redirect": page}` to open once the answer is
+//! complete); or one `event: failure` whose data is the page's message,
+//! before any piece or midway (the model failed, or its stream broke off):
+//! a cut-off answer never looks finished.
+
+use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Form, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use client::llm::{ChatEvent, ChatStream};
-use client::Caller;
+use client::ask::{AskEvent, AskStream};
+use serde_json::json;
 
-use crate::chat::Message;
-use crate::conversation::Conversations;
-use crate::extract::Visitor;
 use crate::i18n::{self, Lang};
-use crate::WebState;
 
 pub(crate) fn event_stream(body: Body) -> Response {
     (
@@ -45,97 +43,61 @@ pub(crate) fn failure_event(status: StatusCode, message: &str) -> Response {
     res
 }
 
-/// Saves the exchange into the user's conversation when the stream ends,
-/// finished or stopped by the reader.
-struct Recorder {
-    conversations: Conversations,
-    user: String,
-    question: String,
-    answer: String,
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        let answer = self.answer.trim();
-        if answer.is_empty() {
-            return;
-        }
-        let question = std::mem::take(&mut self.question);
-        self.conversations
-            .push_exchange(&self.user, question, answer.to_owned());
-    }
-}
+/// The page to open once an answer is complete, from its conversation's
+/// id; `None`: stay (the page shows the answer already).
+pub(crate) type Then = Option<fn(&str) -> String>;
 
 struct Relay {
-    upstream: ChatStream,
-    recorder: Recorder,
+    upstream: AskStream,
+    conversation: Option<String>,
     lang: Lang,
+    then: Then,
 }
 
 impl Relay {
     /// The next event for the page, or None after the last.
     async fn next(&mut self) -> Option<Bytes> {
-        match self.upstream.next().await? {
-            ChatEvent::Piece(text) => {
-                self.recorder.answer.push_str(&text);
-                let data = serde_json::to_string(&text).unwrap_or_default();
-                Some(Bytes::from(format!("data: {data}\n\n")))
-            }
-            ChatEvent::Done { .. } => Some(Bytes::from_static(b"event: done\ndata: \"\"\n\n")),
-            ChatEvent::Failed(e) => {
-                tracing::warn!(error = %e.message, "the answer stopped midway");
-                // Not an answer: the page takes it back, the conversation
-                // does not keep it.
-                self.recorder.answer.clear();
-                let message = i18n::t(self.lang, "chat.broke_off");
-                let data = serde_json::to_string(&message).unwrap_or_default();
-                Some(Bytes::from(format!("event: failure\ndata: {data}\n\n")))
-            }
+        loop {
+            let event = match self.upstream.next().await? {
+                AskEvent::Started { conversation_id } => {
+                    self.conversation = Some(conversation_id);
+                    continue;
+                }
+                AskEvent::Piece(text) => {
+                    let data = serde_json::to_string(&text).unwrap_or_default();
+                    format!("data: {data}\n\n")
+                }
+                AskEvent::Citations { .. } => continue,
+                AskEvent::Done { .. } => {
+                    let data = match (self.then, &self.conversation) {
+                        (Some(page), Some(id)) => json!({ "redirect": page(id) }),
+                        _ => json!(""),
+                    };
+                    format!("event: done\ndata: {data}\n\n")
+                }
+                AskEvent::Failed(e) => {
+                    tracing::warn!(error = %e, "the answer stopped midway");
+                    let message = i18n::t(self.lang, "chat.broke_off");
+                    let data = serde_json::to_string(&message).unwrap_or_default();
+                    format!("event: failure\ndata: {data}\n\n")
+                }
+            };
+            return Some(Bytes::from(event));
         }
     }
 }
 
-pub(crate) async fn stream(
-    State(state): State<WebState>,
-    caller: Caller,
-    v: Visitor,
-    Form(form): Form<Message>,
-) -> Response {
-    if !v.checks(&form.csrf) {
-        return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
-    }
-    let Some((user, token)) = v.credentials(&state, &caller).await else {
-        return failure_event(
-            StatusCode::UNAUTHORIZED,
-            &i18n::t(v.lang, "session.expired"),
-        );
-    };
-    let message = form.text();
-    if message.is_empty() {
-        return failure_event(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &i18n::t(v.lang, "chat.required"),
-        );
-    }
-    let who = (&caller, v.lang, token.as_str());
-    let history = state.conversations.get(&user.user_id);
-    let upstream = match crate::chat::stream(&state, who, &history, &message).await {
-        Ok(s) => s,
-        Err(failure) => return failure_event(failure.status(), &failure.message(v.lang)),
-    };
+/// The page's event stream of an answer.
+pub(crate) fn relay(upstream: AskStream, lang: Lang, then: Then) -> Response {
     let relay = Relay {
         upstream,
-        lang: v.lang,
-        recorder: Recorder {
-            conversations: state.conversations.clone(),
-            user: user.user_id,
-            question: message,
-            answer: String::new(),
-        },
+        conversation: None,
+        lang,
+        then,
     };
     let body = futures::stream::unfold(relay, |mut relay| async move {
         let event = relay.next().await?;
-        Some((Ok::<_, std::convert::Infallible>(event), relay))
+        Some((Ok::<_, Infallible>(event), relay))
     });
     event_stream(Body::from_stream(body))
 }
@@ -144,47 +106,53 @@ pub(crate) async fn stream(
 mod tests {
     use super::*;
 
-    fn relay(body: &str) -> Relay {
+    async fn events(body: &str, then: Then) -> Vec<String> {
         let res = axum::http::Response::new(Body::from(body.to_owned()));
-        Relay {
-            upstream: ChatStream::new(res),
-            recorder: Recorder {
-                conversations: Conversations::new(std::time::Duration::from_secs(60)),
-                user: "u".into(),
-                question: "q".into(),
-                answer: String::new(),
-            },
+        let mut relay = Relay {
+            upstream: AskStream::new(res),
+            conversation: None,
             lang: Lang::En,
-        }
-    }
-
-    async fn events(mut relay: Relay) -> (Vec<String>, String) {
+            then,
+        };
         let mut out = Vec::new();
         while let Some(e) = relay.next().await {
             out.push(String::from_utf8_lossy(&e).into_owned());
         }
-        let kept = std::mem::take(&mut relay.recorder.answer);
-        (out, kept)
+        out
     }
 
-    const PIECE: &str = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Bon\"},\"finish_reason\":null}]}\n\n";
+    const START: &str = "event: conversation\ndata: {\"conversation_id\":\"c1\"}\n\n";
+    const PIECE: &str = "event: piece\ndata: {\"text\":\"Bon\"}\n\n";
+    const CITED: &str =
+        "event: citations\ndata: {\"found\":false,\"citations\":[],\"passages\":[]}\n\n";
+    const DONE: &str = "event: done\ndata: {}\n\n";
 
     #[tokio::test]
     async fn a_finished_answer_ends_with_done() {
-        let (out, kept) = events(relay(&format!("{PIECE}data: [DONE]\n\n"))).await;
+        let out = events(&format!("{START}{PIECE}{CITED}{DONE}"), None).await;
         assert_eq!(
             out,
             vec!["data: \"Bon\"\n\n", "event: done\ndata: \"\"\n\n"]
         );
-        assert_eq!(kept, "Bon");
+    }
+
+    #[tokio::test]
+    async fn done_names_the_conversation_s_page_when_asked_to() {
+        fn page(id: &str) -> String {
+            format!("/ask?c={id}")
+        }
+        let out = events(&format!("{START}{PIECE}{CITED}{DONE}"), Some(page)).await;
+        assert_eq!(
+            out[1],
+            "event: done\ndata: {\"redirect\":\"/ask?c=c1\"}\n\n"
+        );
     }
 
     #[tokio::test]
     async fn an_answer_cut_off_midway_ends_with_a_failure() {
-        let (out, kept) = events(relay(PIECE)).await;
+        let out = events(&format!("{START}{PIECE}"), None).await;
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(out[1].starts_with("event: failure\n"), "{out:?}");
         assert!(out[1].contains("stopped before its end"), "{out:?}");
-        assert!(kept.is_empty(), "a cut-off answer is not kept: {kept}");
     }
 }

@@ -17,6 +17,11 @@ pub struct AskRequest {
     /// Continue this conversation (default: start one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<String>,
+    /// Whether the library is searched and cited (default: true). False
+    /// talks with the model alone, the conversation kept all the same. A
+    /// conversation keeps the choice it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library: Option<bool>,
     /// Answer as server-sent events: `conversation`, `piece`s,
     /// `citations`, then `done` (or `error`).
     #[serde(default)]
@@ -68,7 +73,8 @@ pub struct AskResponse {
     pub conversation_id: String,
     pub answer: String,
     /// Whether any passage of the library was relevant; when not, the
-    /// answer says so and the model was not asked.
+    /// answer says so and the model was not asked. Always false without
+    /// the library (`library: false`), where the model answers alone.
     pub found: bool,
     /// The passages the answer cites, in the order it cites them.
     pub citations: Vec<Citation>,
@@ -124,6 +130,8 @@ pub struct ConversationSummary {
     /// Its first question, shortened.
     pub title: String,
     pub turns: u32,
+    /// Whether its answers come from the library (see `AskRequest`).
+    pub library: bool,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
@@ -134,6 +142,7 @@ pub struct ConversationSummary {
 pub struct Conversation {
     pub id: String,
     pub title: String,
+    pub library: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub turns: Vec<Turn>,

@@ -1,6 +1,8 @@
 //! Asking the library: a question's passages found with the search index,
 //! as many as the model's context holds given to the model, and the
-//! answer kept in a conversation with the passages it cites.
+//! answer kept in a conversation with the passages it cites. A
+//! conversation without the library (`library: false`) is the model alone,
+//! kept the same way: the console's assistant page.
 //!
 //! The model is reached through the OpenAI-compatible API ([`client`]), in
 //! this process or over HTTP, with the caller's own credential: its
@@ -43,6 +45,8 @@ pub struct Prepared {
     pub conversation_id: String,
     /// The conversation starts with this question.
     new: bool,
+    /// The library is asked (else the model alone).
+    library: bool,
     question: String,
     language: Language,
     /// `None`: nothing relevant was found; the model is not asked.
@@ -51,6 +55,8 @@ pub struct Prepared {
 
 struct Prompt {
     request: ChatRequest,
+    /// Whether the answer rests on `passages` (else on the model alone).
+    library: bool,
     passages: Vec<Passage>,
     context: u32,
 }
@@ -80,6 +86,19 @@ impl Prompt {
             completion_tokens: u.completion_tokens,
             context_tokens: self.context,
             passages: self.passages.len() as u32,
+        }
+    }
+
+    /// What the model's `answer` is: cited passages of the library, or the
+    /// model's own words.
+    fn settle(&self, answer: String) -> Settled {
+        if self.library {
+            return settle(answer, &self.passages);
+        }
+        Settled {
+            answer: answer.trim().to_owned(),
+            found: false,
+            citations: Vec::new(),
         }
     }
 }
@@ -177,18 +196,49 @@ impl Library {
             }
         }
         let history = match &request.conversation_id {
-            Some(id) => {
-                let conversation = self
-                    .store
+            Some(id) => Some(
+                self.store
                     .conversation(who.owner, id)
                     .await?
-                    .ok_or(DocumentsError::NoConversation)?;
-                Some((conversation.id, conversation.turns))
-            }
+                    .ok_or(DocumentsError::NoConversation)?,
+            ),
             None => None,
         };
-        let turns: &[Turn] = history.as_ref().map_or(&[], |(_, t)| t.as_slice());
+        // A conversation keeps the choice it started with.
+        let library = match (&history, request.library) {
+            (Some(c), Some(asked)) if c.library != asked => {
+                return Err(DocumentsError::BadQuestion(format!(
+                    "library: this conversation was started with library = {}",
+                    c.library
+                )));
+            }
+            (Some(c), _) => c.library,
+            (None, asked) => asked.unwrap_or(true),
+        };
+        if !library && !documents.is_empty() {
+            return Err(DocumentsError::BadQuestion(
+                "document_ids: only when the library is asked (library: true)".into(),
+            ));
+        }
+        let turns: &[Turn] = history.as_ref().map_or(&[], |c| c.turns.as_slice());
         let language = question::language(&question);
+        // A new conversation is stored with its first complete answer, so
+        // an answer that fails or is abandoned leaves nothing behind.
+        let (conversation_id, new) = match &history {
+            Some(c) => (c.id.clone(), false),
+            None => (uuid::Uuid::now_v7().to_string(), true),
+        };
+        if !library {
+            let prompt = self.prompt(who, &question, language, turns, None).await?;
+            return Ok(Prepared {
+                conversation_id,
+                new,
+                library,
+                question,
+                language,
+                prompt: Some(prompt),
+            });
+        }
         // A follow-up ("and its weight?") is about what the last question
         // was about: its words are looked for too.
         let mut words = question::content_words(&question);
@@ -216,19 +266,14 @@ impl Library {
             None
         } else {
             Some(
-                self.prompt(who, &question, language, turns, relevant)
+                self.prompt(who, &question, language, turns, Some(relevant))
                     .await?,
             )
-        };
-        // A new conversation is stored with its first complete answer, so
-        // an answer that fails or is abandoned leaves nothing behind.
-        let (conversation_id, new) = match history {
-            Some((id, _)) => (id, false),
-            None => (uuid::Uuid::now_v7().to_string(), true),
         };
         Ok(Prepared {
             conversation_id,
             new,
+            library,
             question,
             language,
             prompt,
@@ -276,15 +321,17 @@ impl Library {
     }
 
     /// The chat request: the conversation's latest turns and the best
-    /// passages, as many as the model's context holds beside the answer.
+    /// passages, as many as the model's context holds beside the answer;
+    /// without the library (`relevant` None), the question alone.
     async fn prompt(
         &self,
         who: &Asker<'_>,
         question: &str,
         language: Language,
         turns: &[Turn],
-        relevant: Vec<Ranked>,
+        relevant: Option<Vec<Ranked>>,
     ) -> Result<Prompt, DocumentsError> {
+        let library = relevant.is_some();
         let config = &self.config.ask;
         let model = self.model()?;
         let models = model.llm().models(who.caller, who.token).await?;
@@ -297,6 +344,7 @@ impl Library {
             .unwrap_or(config.context_tokens);
         let candidates: Vec<Passage> = relevant
             .into_iter()
+            .flatten()
             .take(config.max_passages)
             .map(|r| r.passage)
             .collect();
@@ -305,8 +353,12 @@ impl Library {
             .enumerate()
             .map(|(i, p)| prompt::passage_text(i + 1, &p.document_name, p.page, &p.text))
             .collect();
-        let system = prompt::system(language);
-        let framing = prompt::user_message(&[], question, language);
+        let (system, framing) = if library {
+            let framing = prompt::user_message(&[], question, language);
+            (prompt::system(language), framing)
+        } else {
+            (prompt::assistant(language), question.to_owned())
+        };
         let count = |text: String| async move {
             model
                 .llm()
@@ -343,10 +395,12 @@ impl Library {
             messages.push(ChatMessage::new("user", t.question.clone()));
             messages.push(ChatMessage::new("assistant", t.answer.clone()));
         }
-        messages.push(ChatMessage::new(
-            "user",
-            prompt::user_message(&texts[..fit.passages], question, language),
-        ));
+        let asked = if library {
+            prompt::user_message(&texts[..fit.passages], question, language)
+        } else {
+            question.to_owned()
+        };
+        messages.push(ChatMessage::new("user", asked));
         let mut passages = candidates;
         passages.truncate(fit.passages);
         tracing::debug!(
@@ -361,10 +415,12 @@ impl Library {
                 messages,
                 sampling: Sampling {
                     max_tokens: Some(config.answer_tokens),
-                    temperature: Some(0.0),
+                    // Answers from passages are read, not invented.
+                    temperature: Some(if library { 0.0 } else { 0.3 }),
                     ..Sampling::default()
                 },
             },
+            library,
             passages,
             context,
         })
@@ -379,7 +435,10 @@ impl Library {
     ) -> Result<(), DocumentsError> {
         if prepared.new {
             let (id, question) = (&prepared.conversation_id, &prepared.question);
-            self.store.start_conversation(owner, id, question).await?;
+            let library = prepared.library;
+            self.store
+                .start_conversation(owner, id, question, library)
+                .await?;
         }
         self.store
             .add_turn(
@@ -416,7 +475,7 @@ impl Library {
                     .map(|c| c.message.content)
                     .unwrap_or_default();
                 let usage = p.usage(&response.usage);
-                (settle(text, &p.passages), Some(usage))
+                (p.settle(text), Some(usage))
             }
         };
         self.record(who.owner, &prepared, &settled).await?;
@@ -465,11 +524,21 @@ impl Library {
                     loop {
                         match chat.next().await {
                             Some(ChatEvent::Piece(piece)) => {
-                                text.push_str(&piece);
-                                // The reader left: the answer is not kept.
-                                if tx.send(Answered::Piece(piece)).await.is_err() {
+                                if tx.send(Answered::Piece(piece.clone())).await.is_err() {
+                                    // The reader left (Stop). An answer of
+                                    // the library is kept only whole, with
+                                    // its citations; a conversation with
+                                    // the model alone keeps what was shown.
+                                    if !prepared.library && !text.trim().is_empty() {
+                                        let settled = p.settle(text);
+                                        let kept = library.record(&owner, &prepared, &settled);
+                                        if let Err(e) = kept.await {
+                                            tracing::warn!(error = %e, "a stopped answer was lost");
+                                        }
+                                    }
                                     return;
                                 }
+                                text.push_str(&piece);
                             }
                             Some(ChatEvent::Done { usage: u, .. }) => {
                                 usage = u.map(|u| p.usage(&u));
@@ -482,7 +551,7 @@ impl Library {
                             None => break,
                         }
                     }
-                    (settle(text, &p.passages), usage)
+                    (p.settle(text), usage)
                 }
                 _ => {
                     let settled = not_found(prepared.language);

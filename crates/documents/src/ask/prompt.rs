@@ -34,6 +34,20 @@ pub fn system(language: Language) -> &'static str {
     }
 }
 
+/// The instructions of a conversation with the model alone.
+pub fn assistant(language: Language) -> &'static str {
+    match language {
+        Language::English => {
+            "You are the assistant of Scriptorium, a private document platform. Answer \
+             briefly, in the language of the question."
+        }
+        Language::French => {
+            "Tu es l'assistant de Scriptorium, une plateforme documentaire privée. Réponds \
+             brièvement, dans la langue de la question."
+        }
+    }
+}
+
 /// The answer when the library holds nothing relevant.
 pub fn not_found(language: Language) -> &'static str {
     match language {

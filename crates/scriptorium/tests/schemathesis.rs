@@ -1,0 +1,104 @@
+//! Schemathesis (from PyPI, pinned in `scripts/deploy-tools.sh`) against the
+//! OpenAPI document of each service's own process, as they run split: auth,
+//! OCR with the library, and the LLM on the small real model. It sends
+//! generated requests, valid and not, a bounded number per operation; no
+//! answer may be a 5xx, and every documented answer must match its schema.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{Db, TestApp, TestDb, PASSWORD};
+
+const MODEL: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../models/smollm2-135m-instruct-q4_1.gguf"
+);
+
+/// Generated requests per operation.
+const EXAMPLES: &str = "20";
+
+fn schemathesis() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/deploy-tools/schemathesis/bin/schemathesis");
+    assert!(
+        path.exists(),
+        "schemathesis is not installed at {}: `source scripts/deploy-tools.sh && \
+         install_deploy_tools` installs it (./test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// Run schemathesis against `app`'s document with `key`; its report on
+/// failure.
+async fn fuzz(app: &TestApp, key: &str, what: &str) {
+    let bin = schemathesis();
+    let schema = app.url("/openapi.json");
+    let header = format!("Authorization: Bearer {key}");
+    let report = std::env::temp_dir().join(format!("schemathesis-{what}"));
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(["run", &schema])
+            .args(["--checks", "not_a_server_error,response_schema_conformance"])
+            .args(["--max-examples", EXAMPLES, "--seed", "20261205"])
+            .args(["--workers", "2", "--request-timeout", "120"])
+            .args(["--header", &header])
+            .arg("--report-dir")
+            .arg(&report)
+            .env("NO_COLOR", "1")
+            .env("SCHEMATHESIS_HOOKS", "")
+            .output()
+            .expect("schemathesis runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The summary, past libtest's capture, so CI's log shows it.
+    let summary: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("passed") || l.contains("failed") || l.contains("operations"))
+        .collect();
+    eprintln!("schemathesis, {what}: {}", summary.join(" | "));
+    assert!(
+        out.status.success(),
+        "schemathesis found failures in {what}'s API:\n{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_s_document_holds_under_generated_requests() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let mut config = db.config();
+    config.llm.model = MODEL.into();
+    config.llm.context_per_slot = 512;
+    config.llm.default_max_tokens = 16;
+    config.documents.ask.answer_tokens = 16;
+
+    let auth = TestApp::start_targets(config.clone(), &"auth".parse().unwrap()).await;
+    auth.register("fuzz", PASSWORD).await;
+    let login: serde_json::Value = auth.login("fuzz", PASSWORD).await.json().await.unwrap();
+    let access = login["access_token"].as_str().unwrap();
+    let key = auth.create_api_key(access, "schemathesis").await["secret"]
+        .as_str()
+        .expect("an API key")
+        .to_owned();
+
+    let mut split = config.clone();
+    split.tokens.auth_url = Some(auth.addr.clone());
+    let llm = TestApp::start_targets(split.clone(), &"llm".parse().unwrap()).await;
+    llm.wait_ready().await;
+    split.documents.ask.llm_url = Some(llm.addr.clone());
+    let library = TestApp::start_targets(split, &"ocr,documents".parse().unwrap()).await;
+    library.wait_ready().await;
+
+    fuzz(&auth, &key, "auth").await;
+    fuzz(&library, &key, "ocr,documents").await;
+    fuzz(&llm, &key, "llm").await;
+
+    for app in [library, llm, auth] {
+        app.stop().await;
+    }
+}
