@@ -242,6 +242,20 @@ def test_the_seed_s_database_and_replicas(combo, rendered):
     assert 'database_name = "documents"' in config["data"]["scriptorium.toml"]
     gateway_env = docs[("Deployment", "gateway")]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert {"name": "DOCUMENTS_UPSTREAM", "value": "documents:8080"} in gateway_env
+    # The gateway's internal listener believes X-Forwarded-For, so only the
+    # console and the library reach it, through a Service of its own, and
+    # they call the APIs there.
+    assert {"name": "INTERNAL_PORT", "value": "8081"} in gateway_env
+    internal = docs[("Service", "gateway-internal")]["spec"]
+    assert internal.get("type", "ClusterIP") == "ClusterIP"
+    assert [p["port"] for p in internal["ports"]] == [8081]
+    policy = docs[("NetworkPolicy", "gateway")]["spec"]
+    admitted = [r for r in policy["ingress"] if {"protocol": "TCP", "port": 8081} in r["ports"]]
+    assert len(admitted) == 1 and "from" in admitted[0]
+    callers = admitted[0]["from"][0]["podSelector"]["matchExpressions"][0]["values"]
+    assert sorted(callers) == ["console", "documents"]
+    assert 'api_url = "http://gateway-internal:8081"' in config["data"]["scriptorium.toml"]
+    assert 'llm_url = "http://gateway-internal:8081"' in config["data"]["scriptorium.toml"]
     # The console keeps nothing in memory (sessions sealed in the cookie,
     # conversations in the library): two replicas; it holds no database
     # credentials.

@@ -26,8 +26,19 @@ const TEMPLATE: &str = include_str!("../../../deploy/nginx/gateway.conf.template
 const PASSWORD: &str = "vellum-quill-inkwell-42";
 
 /// A child process killed when the test ends, however it ends.
-fn nginx_conf(dir: &Path, port: u16, [auth, console, ocr, llm, documents]: [u16; 5]) -> String {
+/// The gateway's configuration: public on `port`, the internal listener on
+/// `internal`.
+fn nginx_conf(
+    dir: &Path,
+    (port, internal): (u16, u16),
+    [auth, console, ocr, llm, documents]: [u16; 5],
+) -> String {
     let gateway = TEMPLATE
+        .replace(
+            "listen ${INTERNAL_PORT};",
+            &format!("listen 127.0.0.1:{internal};"),
+        )
+        .replace("${INTERNAL_PORT}", &internal.to_string())
         .replace("${AUTH_UPSTREAM}", &format!("127.0.0.1:{auth}"))
         .replace("${CONSOLE_UPSTREAM}", &format!("127.0.0.1:{console}"))
         .replace("${OCR_UPSTREAM}", &format!("127.0.0.1:{ocr}"))
@@ -61,8 +72,12 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
         free_port(),
         free_port(),
     );
+    let internal_port = free_port();
     let auth_url = format!("http://127.0.0.1:{auth_port}");
     let gw = format!("http://127.0.0.1:{gw_port}");
+    // The console and the library call the APIs through the gateway's
+    // internal listener, which counts their users apart.
+    let internal = format!("http://127.0.0.1:{internal_port}");
     let db = format!("sqlite://{}/auth.db?mode=rwc", dir.path().display());
     let _auth = service("auth", auth_port, &[("SCRIPTORIUM_AUTH__DATABASE_URL", db)]);
     // The console alone: no database, the APIs through the gateway.
@@ -70,7 +85,7 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
         "web",
         console_port,
         &[
-            ("SCRIPTORIUM_WEB__API_URL", gw.clone()),
+            ("SCRIPTORIUM_WEB__API_URL", internal.clone()),
             ("SCRIPTORIUM_TOKENS__AUTH_URL", auth_url.clone()),
             (
                 "SCRIPTORIUM_WEB__SESSION_KEY",
@@ -95,12 +110,12 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
             "SCRIPTORIUM_DOCUMENTS__BLOBS__PATH",
             dir.path().join("blobs").display().to_string(),
         ),
-        ("SCRIPTORIUM_DOCUMENTS__ASK__LLM_URL", gw.clone()),
+        ("SCRIPTORIUM_DOCUMENTS__ASK__LLM_URL", internal.clone()),
     ]);
     let _documents = service("ocr,documents", documents_port, &documents_env);
 
     let ports = [auth_port, console_port, ocr_port, llm_port, documents_port];
-    let conf = nginx_conf(dir.path(), gw_port, ports);
+    let conf = nginx_conf(dir.path(), (gw_port, internal_port), ports);
     std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
     let nginx = Command::new("nginx")
         .arg("-p")
@@ -306,6 +321,35 @@ async fn register_login_ocr_and_a_streamed_chat_through_the_gateway() {
     assert_eq!(r.headers()["location"], "/home");
     let r = browser.get(format!("{gw}/home")).send().await.unwrap();
     assert!(r.text().await.unwrap().contains("Hello, hypatia!"));
+
+    // Rate limits (sign-in: 10/s, a burst of 20). On the internal
+    // listener each user the console names is limited alone; on the public
+    // one, an X-Forwarded-For of the client's own making changes nothing.
+    let flood = |base: String, visitor: Option<&'static str>| {
+        let client = client.clone();
+        async move {
+            let mut refused = 0;
+            for i in 0..40 {
+                let mut req = client.get(format!("{base}/auth/me"));
+                let xff = visitor.map_or_else(|| format!("192.0.2.{i}"), str::to_owned);
+                req = req.header("x-forwarded-for", xff);
+                let r = req.send().await.unwrap();
+                refused += usize::from(r.status() == StatusCode::TOO_MANY_REQUESTS);
+            }
+            refused
+        }
+    };
+    let one = flood(internal.clone(), Some("198.51.100.1")).await;
+    assert!(one > 0, "a flood of one user behind the console is limited");
+    let r = client
+        .get(format!("{internal}/auth/me"))
+        .header("x-forwarded-for", "198.51.100.2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "another user is not");
+    let spoofed = flood(gw.clone(), None).await;
+    assert!(spoofed > 0, "a client cannot name itself anew each time");
 
     // JSON access logs carry the request id.
     drop(nginx);
