@@ -266,7 +266,23 @@ async fn the_library_and_a_streamed_question_in_a_real_browser() {
     assert!(cited.starts_with("notes.pdf"), "{cited}");
     b.shot("ask-answered").await;
     b.press("#latest ol.citations a").await;
-    b.at(&format!("/library/{id}")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b
+        .path()
+        .await
+        .starts_with(&format!("/library/{id}?page=1&mark="))
+    {
+        assert!(Instant::now() < deadline, "the citation's page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The cited lines are marked on the page.
+    assert!(!b
+        .client
+        .find_all(Locator::Css("#page-1 svg.overlay rect.marked"))
+        .await
+        .unwrap()
+        .is_empty());
+    b.shot("citation-marked").await;
     assert!(b.text("#page-1 pre").await.contains("blue box"));
 
     b.client.clone().close().await.unwrap();

@@ -893,8 +893,13 @@ async fn the_library_pages_search_and_ask_with_citations() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(">notes.pdf</a>"), "{html}");
     assert!(html.contains("<mark>cellar</mark>"), "{html}");
-    let link = format!("/library/{}#page-1", id);
+    let link = format!("/library/{}?page=1&amp;mark=", id);
     assert!(html.contains(&link), "{html}");
+    // The hit's link marks the matched word on its page, and only there.
+    let href = between(&html, &format!("href=\"/library/{id}?"), "#").replace("&amp;", "&");
+    let (_, marked) = page(&c, &app, &format!("/library/{id}?{href}")).await;
+    let on_page = between(&marked, "id=\"page-1\"", "</section>");
+    assert_eq!(on_page.matches("class=\"marked\"").count(), 1, "{on_page}");
     let (_, html) = page(&c, &app, "/library?q=\"unclosed").await;
     assert!(html.contains("id=\"no-hits\""), "{html}");
 
@@ -944,6 +949,10 @@ async fn the_library_pages_search_and_ask_with_citations() {
     assert!(html.contains("Where is the cellar key kept?"));
     let latest = between(&html, "id=\"latest\"", "</div>");
     assert!(latest.contains(&link), "{latest}");
+    // The citation's link marks the passage's lines on its page.
+    let href = between(latest, &format!("href=\"/library/{id}?"), "#").replace("&amp;", "&");
+    let (_, cited) = page(&c, &app, &format!("/library/{id}?{href}")).await;
+    assert!(cited.contains("<rect class=\"marked\""), "{cited}");
     assert!(
         latest.contains("<blockquote>The cellar key is kept"),
         "{latest}"

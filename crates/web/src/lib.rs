@@ -98,6 +98,14 @@ impl WebState {
         listening: SocketAddr,
     ) -> Self {
         let mut env = Environment::new();
+        // A citation's or a search hit's boxes, as a link marks them.
+        env.add_filter("marks", |boxes: Vec<Vec<u32>>| {
+            let boxes: Vec<wire::ocr::BBox> = boxes
+                .iter()
+                .filter_map(|b| b.as_slice().try_into().ok())
+                .collect();
+            overlay::marks_param(&boxes)
+        });
         for (name, source) in [
             ("base.html", include_str!("../templates/base.html")),
             ("login.html", include_str!("../templates/login.html")),

@@ -124,10 +124,18 @@ pub(crate) async fn page(
         .into_response()
 }
 
+/// What a link to a document page may point at: boxes to mark on a page.
+#[derive(Deserialize, Default)]
+pub(crate) struct DocumentQuery {
+    page: Option<usize>,
+    mark: Option<String>,
+}
+
 pub(crate) async fn document(
     State(state): State<WebState>,
     m: Member,
     Path(id): Path<String>,
+    Query(query): Query<DocumentQuery>,
 ) -> Response {
     let (caller, _, token) = m.who();
     let docs = state.client.documents();
@@ -155,7 +163,18 @@ pub(crate) async fn document(
             .ok()
             .and_then(|r| r.headers().get(CONTENT_TYPE).cloned())
             .is_some_and(|t| overlay::browser_image(t.to_str().unwrap_or("")));
-    let views: Vec<_> = pages.iter().map(|p| overlay::page_view(p, image)).collect();
+    let marks = query
+        .mark
+        .as_deref()
+        .map(overlay::parse_marks)
+        .unwrap_or_default();
+    let views: Vec<_> = pages
+        .iter()
+        .map(|p| {
+            let marked = query.page == Some(p.page);
+            overlay::page_view(p, image, if marked { &marks } else { &[] })
+        })
+        .collect();
     let ctx = json!({ "doc": doc, "pages": views });
     render(&state, &m.v, "document.html", "/library", ctx).into_response()
 }

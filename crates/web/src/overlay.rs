@@ -1,9 +1,53 @@
 //! A recognized page as the document page draws it: each word's box over
 //! the uploaded image (when the boxes are in its frame) or over blank
-//! paper with the word written in, coloured by confidence.
+//! paper with the word written in, coloured by confidence; and the boxes a
+//! citation or a search hit points at, marked on their page (carried in
+//! the link as `mark=x0.y0.x1.y1,…`).
 
 use serde::Serialize;
-use wire::ocr::Page;
+use wire::ocr::{BBox, Page};
+
+/// Boxes a link marks at most.
+const MAX_MARKS: usize = 64;
+
+/// `boxes` as a link's `mark` parameter.
+pub(crate) fn marks_param(boxes: &[BBox]) -> String {
+    boxes
+        .iter()
+        .take(MAX_MARKS)
+        .map(|[a, b, c, d]| format!("{a}.{b}.{c}.{d}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The boxes of a `mark` parameter; what does not read as a box is left
+/// out.
+pub(crate) fn parse_marks(param: &str) -> Vec<BBox> {
+    param
+        .split(',')
+        .filter_map(|b| {
+            let n: Vec<u32> = b
+                .split('.')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .ok()?;
+            match n[..] {
+                [x0, y0, x1, y1] if x0 < x1 && y0 < y1 => Some([x0, y0, x1, y1]),
+                _ => None,
+            }
+        })
+        .take(MAX_MARKS)
+        .collect()
+}
+
+/// A marked box, as the page draws it.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct Mark {
+    x: u32,
+    y: u32,
+    w: u32,
+    h: u32,
+}
 
 /// A word's box and what the page says of it.
 #[derive(Debug, Serialize, PartialEq)]
@@ -30,6 +74,8 @@ pub(crate) struct PageView<'a> {
     /// The uploaded image is drawn under the boxes.
     image: bool,
     words: Vec<WordView<'a>>,
+    /// Boxes a link points at on this page.
+    marks: Vec<Mark>,
 }
 
 fn class(confidence: f32) -> &'static str {
@@ -43,8 +89,23 @@ fn class(confidence: f32) -> &'static str {
 }
 
 /// `page` as drawn; `original_is_image`: the original is one image a
-/// browser shows, which lies under the boxes when the page was not turned.
-pub(crate) fn page_view(page: &Page, original_is_image: bool) -> PageView<'_> {
+/// browser shows, which lies under the boxes when the page was not turned;
+/// `marks`: boxes to mark on it (those inside the page).
+pub(crate) fn page_view<'a>(
+    page: &'a Page,
+    original_is_image: bool,
+    marks: &[BBox],
+) -> PageView<'a> {
+    let marks = marks
+        .iter()
+        .filter(|[_, _, x1, y1]| *x1 <= page.width && *y1 <= page.height)
+        .map(|&[x0, y0, x1, y1]| Mark {
+            x: x0,
+            y: y0,
+            w: x1 - x0,
+            h: y1 - y0,
+        })
+        .collect();
     let words = page
         .blocks
         .iter()
@@ -72,6 +133,7 @@ pub(crate) fn page_view(page: &Page, original_is_image: bool) -> PageView<'_> {
         text: &page.text,
         image: original_is_image && page.rotation == 0,
         words,
+        marks,
     }
 }
 
@@ -120,7 +182,7 @@ mod tests {
     #[test]
     fn every_word_is_drawn_in_its_box_with_its_confidence() {
         let p = page(0);
-        let v = page_view(&p, true);
+        let v = page_view(&p, true, &[]);
         assert!(v.image);
         assert_eq!(
             v.words,
@@ -149,8 +211,37 @@ mod tests {
 
     #[test]
     fn a_turned_page_or_a_pdf_is_drawn_on_paper() {
-        assert!(!page_view(&page(90), true).image);
-        assert!(!page_view(&page(0), false).image);
+        assert!(!page_view(&page(90), true, &[]).image);
+        assert!(!page_view(&page(0), false, &[]).image);
+    }
+
+    #[test]
+    fn marks_travel_in_a_link_and_only_boxes_on_the_page_are_drawn() {
+        let boxes = [[10, 20, 70, 40], [80, 20, 120, 40], [150, 90, 400, 99]];
+        let param = marks_param(&boxes);
+        assert_eq!(param, "10.20.70.40,80.20.120.40,150.90.400.99");
+        assert_eq!(parse_marks(&param), boxes);
+        // Off the 200x100 page: not drawn.
+        let p = page(0);
+        let v = page_view(&p, true, &boxes);
+        assert_eq!(v.marks.len(), 2);
+        assert_eq!(
+            v.marks[1],
+            Mark {
+                x: 80,
+                y: 20,
+                w: 40,
+                h: 20
+            }
+        );
+    }
+
+    #[test]
+    fn a_mark_that_is_not_a_box_is_left_out() {
+        let parsed = parse_marks("1.2.3.4,nonsense,5.6.7,9.9.1.1,-1.0.2.2,,7.8.9.10");
+        assert_eq!(parsed, [[1, 2, 3, 4], [7, 8, 9, 10]]);
+        let many = vec!["1.1.2.2"; 500].join(",");
+        assert_eq!(parse_marks(&many).len(), MAX_MARKS);
     }
 
     #[test]
