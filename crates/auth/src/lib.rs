@@ -18,5 +18,5 @@ pub mod tokens;
 
 pub use config::AuthConfig;
 pub use error::AuthError;
-pub use routes::{introspection_router, router, ApiDoc, AuthState};
+pub use routes::{introspection_openapi, introspection_router, openapi, router, ApiDoc, AuthState};
 pub use service::{Auth, Context};

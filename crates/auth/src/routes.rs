@@ -6,13 +6,14 @@ use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{any, delete, get, post};
+use axum::routing::{any, get};
 use axum::Router;
 use kit::client_ip::{ClientIp, TrustedProxies};
 use kit::problem::Json;
 use kit::token::{JwkSet, Principal, TokenVerifier};
 use kit::Problem;
 use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wire::auth::{
     ApiKey, CreatedApiKey, Credentials, IntrospectRequest, Introspection, NewApiKey,
     RefreshRequest, TokenResponse, User,
@@ -61,20 +62,31 @@ where
     }
 }
 
-/// The auth routes, including the JWKS at its well-known path, but not
-/// introspection (see [`introspection_router`]).
-pub fn router(state: AuthState) -> Router {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/refresh", post(refresh))
-        .route("/auth/logout", post(logout))
-        .route("/auth/me", get(me))
-        .route("/auth/api-keys", post(create_api_key).get(list_api_keys))
-        .route("/auth/api-keys/{id}", delete(revoke_api_key))
-        .route("/.well-known/jwks.json", get(jwks))
+/// The auth routes and their OpenAPI operations, from one list, including
+/// the JWKS at its well-known path, but not introspection (see
+/// [`introspection_api`]).
+fn api() -> OpenApiRouter<AuthState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(revoke_api_key))
+        .routes(routes!(jwks))
+        // The same keys under the service's own prefix, for a gateway that
+        // routes `/auth/` alone: one document entry is enough.
         .route("/auth/.well-known/jwks.json", get(jwks))
-        .with_state(state)
+}
+
+/// Auth's OpenAPI document: the operations [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+pub fn router(state: AuthState) -> Router {
+    api().with_state(state).into()
 }
 
 /// The edge's question (Envoy's HTTP `ext_authz`, the Istio components'
@@ -90,12 +102,22 @@ async fn check(_: Principal) -> StatusCode {
 /// and the mesh's edge. It answers without
 /// authentication, so it is mounted only where such services need it, and
 /// the gateway must not route it.
-pub fn introspection_router(state: AuthState) -> Router {
-    Router::new()
-        .route("/auth/introspect", post(introspect))
+fn introspection_api() -> OpenApiRouter<AuthState> {
+    OpenApiRouter::new()
+        .routes(routes!(introspect))
+        // Envoy's question on any method and path: no operation of its own.
         .route("/auth/check", any(check))
         .route("/auth/check/{*path}", any(check))
-        .with_state(state)
+}
+
+/// The OpenAPI operations of [`introspection_router`], documented where
+/// it is mounted.
+pub fn introspection_openapi() -> utoipa::openapi::OpenApi {
+    introspection_api().into_openapi()
+}
+
+pub fn introspection_router(state: AuthState) -> Router {
+    introspection_api().with_state(state).into()
 }
 
 impl From<UserRow> for User {
@@ -257,8 +279,6 @@ fn no_store<T: IntoResponse>(body: T) -> impl IntoResponse {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(register, login, refresh, logout, me, create_api_key, list_api_keys, revoke_api_key,
-          introspect, jwks),
     components(schemas(Credentials, User, TokenResponse, RefreshRequest, NewApiKey,
                         ApiKey, CreatedApiKey, IntrospectRequest, Introspection)),
     modifiers(&BearerAuth),

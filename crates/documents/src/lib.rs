@@ -16,5 +16,5 @@ pub mod worker;
 
 pub use config::DocumentsConfig;
 pub use library::Library;
-pub use routes::{router, ApiDoc, DocumentsState};
+pub use routes::{openapi, router, ApiDoc, DocumentsState};
 pub use worker::Workers;

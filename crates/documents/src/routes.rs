@@ -9,7 +9,7 @@ use axum::http::header::{
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+
 use axum::{Json, Router};
 use futures::StreamExt;
 use kit::client_ip::TrustedProxies;
@@ -18,6 +18,7 @@ use kit::token::{Principal, TokenVerifier};
 use ocr::service::{Document as OcrDocument, OutputFormat, PageResult};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wire::ask::{
     AskCitations, AskDone, AskPiece, AskRequest, AskResponse, AskStarted, Conversation,
     ConversationList,
@@ -54,28 +55,37 @@ impl FromRef<DocumentsState> for Arc<TokenVerifier> {
     }
 }
 
+/// The routes and their OpenAPI operations, from one list: a route is
+/// documented because it is served, and the other way round.
+fn api() -> OpenApiRouter<DocumentsState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list, upload))
+        .routes(routes!(show, remove))
+        .routes(routes!(original))
+        .routes(routes!(text))
+        .routes(routes!(hocr))
+        .routes(routes!(tsv))
+        .routes(routes!(json))
+        .routes(routes!(page))
+        .routes(routes!(pdf))
+        .routes(routes!(search))
+        .routes(routes!(ask))
+        .routes(routes!(conversations))
+        .routes(routes!(conversation, remove_conversation))
+}
+
+/// The library's OpenAPI document: the operations [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
 pub fn router(state: DocumentsState) -> Router {
     // Multipart framing and option fields get a little room.
     let limit = state.library.config().max_upload_bytes + 64 * 1024;
-    Router::new()
-        .route("/v1/documents", get(list).post(upload))
-        .route("/v1/documents/{id}", get(show).delete(remove))
-        .route("/v1/documents/{id}/original", get(original))
-        .route("/v1/documents/{id}/text", get(text))
-        .route("/v1/documents/{id}/hocr", get(hocr))
-        .route("/v1/documents/{id}/tsv", get(tsv))
-        .route("/v1/documents/{id}/json", get(json))
-        .route("/v1/documents/{id}/pages/{number}", get(page))
-        .route("/v1/documents/{id}/pdf", get(pdf))
-        .route("/v1/search", get(search))
-        .route("/v1/ask", post(ask))
-        .route("/v1/conversations", get(conversations))
-        .route(
-            "/v1/conversations/{id}",
-            get(conversation).delete(remove_conversation),
-        )
+    api()
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
+        .into()
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -460,8 +470,6 @@ async fn remove_conversation(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(upload, list, show, remove, original, text, hocr, tsv, json, page, pdf, search, ask,
-          conversations, conversation, remove_conversation),
     components(schemas(Document, DocumentList, DocumentStatus, wire::ocr::Document, wire::ocr::Page,
                        SearchResults, wire::search::SearchHit, wire::search::SnippetPart,
                        AskRequest, AskResponse, wire::ask::Citation, wire::ask::AskUsage, AskStarted,

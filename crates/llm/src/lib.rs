@@ -14,5 +14,5 @@ pub mod template;
 pub mod upstream;
 
 pub use config::LlmConfig;
-pub use routes::{router, ApiDoc, LlmState};
+pub use routes::{openapi, router, ApiDoc, LlmState};
 pub use service::Llm;

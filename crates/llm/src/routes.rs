@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRef, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+
 use axum::{Json, Router};
 use futures::stream::{self, Stream, StreamExt};
 use kit::token::TokenVerifier;
@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_stream::wrappers::UnboundedReceiverStream;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wire::openapi::BearerAuth;
 
 use crate::auth::Caller;
@@ -40,14 +42,24 @@ impl FromRef<LlmState> for Arc<TokenVerifier> {
     }
 }
 
+/// The routes and their OpenAPI operations, from one list: a route is
+/// documented because it is served, and the other way round.
+fn api() -> OpenApiRouter<LlmState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(models))
+        .routes(routes!(chat))
+        .routes(routes!(completions))
+        .routes(routes!(tokenize))
+        .routes(routes!(detokenize))
+}
+
+/// The LLM's OpenAPI document: the operations [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
 pub fn router(state: LlmState) -> Router {
-    Router::new()
-        .route("/v1/models", get(models))
-        .route("/v1/chat/completions", post(chat))
-        .route("/v1/completions", post(completions))
-        .route("/v1/tokenize", post(tokenize))
-        .route("/v1/detokenize", post(detokenize))
-        .with_state(state)
+    api().with_state(state).into()
 }
 
 /// Parses a JSON body into `T`, refusing in OpenAI's shape.
@@ -395,7 +407,6 @@ fn payloads(
 /// The OpenAI-compatible API's document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(models, chat, completions, tokenize, detokenize),
     // The events of a stream, which no response body names.
     components(schemas(ChatChunk)),
     modifiers(&BearerAuth),

@@ -22,5 +22,5 @@ pub mod tess;
 pub mod tsv;
 
 pub use config::OcrConfig;
-pub use routes::{router, ApiDoc, OcrState};
+pub use routes::{openapi, router, ApiDoc, OcrState};
 pub use service::Ocr;

@@ -9,11 +9,12 @@ use axum::http::header::{
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+
 use axum::{Json, Router};
 use kit::token::{Principal, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use wire::openapi::BearerAuth;
 
 use crate::decode::{DecodeError, Format};
@@ -34,16 +35,28 @@ impl FromRef<OcrState> for Arc<TokenVerifier> {
     }
 }
 
+/// The routes and their OpenAPI operations, from one list: a route is
+/// documented because it is served, and the other way round.
+fn api() -> OpenApiRouter<OcrState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(recognize))
+        .routes(routes!(languages))
+        .routes(routes!(create_job))
+        .routes(routes!(get_job))
+        .routes(routes!(job_result))
+}
+
+/// OCR's OpenAPI document: the operations [`router`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
 pub fn router(state: OcrState) -> Router {
     let limit = state.ocr.config().max_upload_bytes;
-    Router::new()
-        .route("/v1/ocr", post(recognize))
-        .route("/v1/ocr/languages", get(languages))
-        .route("/v1/ocr/jobs", post(create_job))
-        .route("/v1/ocr/jobs/{id}", get(get_job))
-        .route("/v1/ocr/jobs/{id}/result", get(job_result))
+    api()
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
+        .into()
 }
 
 /// The options of a request, as query parameters or multipart fields.
@@ -333,7 +346,6 @@ async fn job_result(
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(recognize, languages, create_job, get_job, job_result),
     components(schemas(wire::ocr::Document, Languages, JobView, JobStatus, JobError, wire::ocr::Page,
                        wire::ocr::PageSource, wire::ocr::Block, wire::ocr::Line, wire::ocr::Word)),
     modifiers(&BearerAuth),

@@ -12,7 +12,6 @@ use kit::cores::CoreBudget;
 use kit::health::Readiness;
 use kit::token::{RemoteIntrospector, RemoteJwks, TokenVerifier, VerifierConfig};
 use tokio::net::TcpListener;
-use utoipa::OpenApi;
 
 use crate::configuration::Config;
 use crate::targets::{Service, Targets};
@@ -244,17 +243,22 @@ pub fn openapi_document(targets: &Targets) -> utoipa::openapi::OpenApi {
                 .build(),
         )
         .build();
+    // Each service's document is its router's own (utoipa-axum): what a
+    // process serves is what it documents.
     if targets.contains(Service::Auth) {
-        doc.merge(auth::ApiDoc::openapi());
+        doc.merge(auth::openapi());
+    }
+    if targets.serves_introspection() {
+        doc.merge(auth::introspection_openapi());
     }
     if targets.contains(Service::Ocr) {
-        doc.merge(ocr::ApiDoc::openapi());
+        doc.merge(ocr::openapi());
     }
     if targets.contains(Service::Documents) {
-        doc.merge(documents::ApiDoc::openapi());
+        doc.merge(documents::openapi());
     }
     if targets.contains(Service::Llm) {
-        doc.merge(llm::ApiDoc::openapi());
+        doc.merge(llm::openapi());
     }
     doc
 }
