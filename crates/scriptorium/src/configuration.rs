@@ -76,7 +76,11 @@ mod tests {
             .expect("deploy/k8s/base/scriptorium.toml loads");
         assert_eq!(config.server.bind.port(), 8080);
         assert_eq!(config.tokens.auth_url.as_deref(), Some("http://auth:8080"));
-        assert_eq!(config.web.api_url.as_deref(), Some("http://gateway:8080"));
+        // The console and the library reach the APIs on the gateway's
+        // internal listener, where each user they name is limited alone.
+        let internal = Some("http://gateway-internal:8081");
+        assert_eq!(config.web.api_url.as_deref(), internal);
+        assert_eq!(config.documents.ask.llm_url.as_deref(), internal);
         config.auth.database_user = Some("scriptorium".into());
         config.auth.database_password = Some("s3cret".to_string().into());
         config.auth.database_name = Some("scriptorium".into());

@@ -16,7 +16,7 @@ use wire::ask::{AskRequest, Conversation};
 use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n::{self, Lang};
 use crate::pages::{redirect, render, CsrfForm};
-use crate::stream::{failure_event, relay};
+use crate::stream::{failure_event, relay, signed_in};
 use crate::WebState;
 
 csrf_field!(Message);
@@ -240,14 +240,9 @@ pub(crate) async fn stream(
     v: Visitor,
     axum::extract::Form(form): axum::extract::Form<Message>,
 ) -> Response {
-    if !v.checks(&form.csrf) {
-        return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
-    }
-    let Some((_, token)) = v.credentials(&state, &caller).await else {
-        return failure_event(
-            StatusCode::UNAUTHORIZED,
-            &i18n::t(v.lang, "session.expired"),
-        );
+    let token = match signed_in(&state, &caller, &v, &form.csrf).await {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     let message = form.text();
     if message.is_empty() {

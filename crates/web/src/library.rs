@@ -21,7 +21,7 @@ use crate::extract::{csrf_field, Checked, Member, Visitor};
 use crate::i18n;
 use crate::overlay;
 use crate::pages::{redirect, render};
-use crate::stream::{failure_event, relay};
+use crate::stream::{failure_event, relay, signed_in};
 use crate::WebState;
 use axum::extract::Form;
 
@@ -333,14 +333,9 @@ pub(crate) async fn stream(
     v: Visitor,
     Form(form): Form<AskForm>,
 ) -> Response {
-    if !v.checks(&form.csrf) {
-        return failure_event(StatusCode::FORBIDDEN, &i18n::t(v.lang, "csrf.body"));
-    }
-    let Some((_, token)) = v.credentials(&state, &caller).await else {
-        return failure_event(
-            StatusCode::UNAUTHORIZED,
-            &i18n::t(v.lang, "session.expired"),
-        );
+    let token = match signed_in(&state, &caller, &v, &form.csrf).await {
+        Ok(token) => token,
+        Err(refused) => return refused,
     };
     let request = form.request();
     if request.question.is_empty() {

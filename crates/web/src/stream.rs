@@ -16,9 +16,12 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use client::ask::{AskEvent, AskStream};
+use client::Caller;
 use serde_json::json;
 
+use crate::extract::Visitor;
 use crate::i18n::{self, Lang};
+use crate::WebState;
 
 pub(crate) fn event_stream(body: Body) -> Response {
     (
@@ -41,6 +44,30 @@ pub(crate) fn failure_event(status: StatusCode, message: &str) -> Response {
     let mut res = event_stream(Body::from(format!("event: failure\ndata: {data}\n\n")));
     *res.status_mut() = status;
     res
+}
+
+/// What a streamed form needs before it is answered: the session's CSRF
+/// token, and a signed-in user's valid access token (returned); else the
+/// one failure event the page shows.
+pub(crate) async fn signed_in(
+    state: &WebState,
+    caller: &Caller,
+    v: &Visitor,
+    csrf: &str,
+) -> Result<String, Response> {
+    if !v.checks(csrf) {
+        return Err(failure_event(
+            StatusCode::FORBIDDEN,
+            &i18n::t(v.lang, "csrf.body"),
+        ));
+    }
+    match v.credentials(state, caller).await {
+        Some((_, token)) => Ok(token),
+        None => Err(failure_event(
+            StatusCode::UNAUTHORIZED,
+            &i18n::t(v.lang, "session.expired"),
+        )),
+    }
 }
 
 /// The page to open once an answer is complete, from its conversation's
