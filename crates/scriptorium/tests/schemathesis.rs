@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -70,7 +71,8 @@ async fn fuzz(app: &TestApp, key: &str, what: &str, examples: u32) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The summary, past libtest's capture, so CI's log shows it.
     let summary = stdout.rsplit("SUMMARY").next().unwrap_or_default();
-    eprintln!("schemathesis, {what}:{summary}");
+    // (libtest captures `eprintln!`, not a write to the stream itself.)
+    let _ = writeln!(std::io::stderr().lock(), "schemathesis, {what}:{summary}");
     assert!(
         out.status.success(),
         "schemathesis found failures in {what}'s API:\n{stdout}\n{stderr}"
