@@ -32,6 +32,8 @@ csrf_field!(AskForm);
 pub(crate) const MAX_UPLOAD_BYTES: usize = (64 << 20) + (64 << 10);
 /// The Content-Security-Policy of downloads.
 const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
+/// The largest original drawn under its words (larger ones: on paper).
+const MAX_OVERLAY_IMAGE_BYTES: u64 = 16 << 20;
 /// What a document page offers to download.
 const DOWNLOADS: &[&str] = &["original", "pdf", "text", "hocr", "tsv", "json"];
 
@@ -155,8 +157,11 @@ pub(crate) async fn document(
         Vec::new()
     };
     // A one-page image that browsers show lies under its words; its type
-    // is read off the original's headers, its body left unread.
+    // is read off the original's headers, its body left unread. The service
+    // still reads the original to answer, so only originals small enough
+    // to draw are asked for.
     let image = pages.len() == 1
+        && doc.bytes <= MAX_OVERLAY_IMAGE_BYTES
         && docs
             .download(caller, token, &id, "original")
             .await
