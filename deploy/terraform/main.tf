@@ -140,6 +140,18 @@ resource "kubernetes_secret_v1" "console_session" {
   }
 }
 
+# The library's S3 keys (deploy/k8s/overlays/production/documents-s3.yaml).
+resource "kubernetes_secret_v1" "documents_s3" {
+  metadata {
+    name      = "documents-s3"
+    namespace = kubernetes_namespace_v1.scriptorium.metadata[0].name
+  }
+  data = {
+    "access-key-id"     = var.documents_s3_access_key_id
+    "secret-access-key" = var.documents_s3_secret_access_key
+  }
+}
+
 data "kustomization_overlay" "platform" {
   resources  = ["${path.module}/../k8s/overlays/${var.overlay}"]
   components = ["${path.module}/../k8s/components/${local.component}"]
@@ -178,6 +190,7 @@ resource "kustomization_resource" "p1" {
     kustomization_resource.p0,
     kubernetes_secret_v1.postgres,
     kubernetes_secret_v1.console_session,
+    kubernetes_secret_v1.documents_s3,
   ]
 }
 

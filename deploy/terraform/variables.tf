@@ -72,6 +72,18 @@ variable "postgres_password" {
   sensitive   = true
 }
 
+variable "documents_s3_access_key_id" {
+  description = "Access key id of the S3 bucket holding the library's originals (`scriptorium-documents` unless the overlay says otherwise), e.g. TF_VAR_documents_s3_access_key_id. Never commit it."
+  type        = string
+  sensitive   = true
+}
+
+variable "documents_s3_secret_access_key" {
+  description = "Secret access key of that bucket. Never commit it."
+  type        = string
+  sensitive   = true
+}
+
 variable "otel_collector" {
   description = "host:port of an OTLP/gRPC collector for the mesh's traces (the `otel` tracing provider)."
   type        = string

@@ -203,7 +203,7 @@ def test_secret_keys_match_what_the_deployments_read(combo, rendered):
             have = provided[name]
         else:
             # Made outside the overlay: by Terraform (production).
-            assert name in ("postgres-secret", "console-session"), name
+            assert name in ("postgres-secret", "console-session", "documents-s3"), name
             assert combo[0] == "production", name
             have = terraform_secret_keys(name)
         assert keys == have, f"{name}: read {sorted(keys)}, provided {sorted(have)}"
@@ -267,6 +267,24 @@ def test_the_seed_s_database_and_replicas(combo, rendered):
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {"SCRIPTORIUM_WEB__SESSION_KEY_FILE": "/run/secrets/console/session-key"}
     assert ("NetworkPolicy", "default-deny") in docs
+    # The library: one replica on its volume, or (production) two sharing
+    # an S3 bucket, with no volume of originals left to hold them to one.
+    documents = docs[("Deployment", "documents")]["spec"]
+    env = {e["name"]: e.get("value") for e in documents["template"]["spec"]["containers"][0]["env"]}
+    volumes = {v["name"]: v for v in documents["template"]["spec"]["volumes"]}
+    if combo[0] == "production":
+        assert documents["replicas"] == 2
+        assert documents["strategy"]["type"] == "RollingUpdate"
+        assert env["SCRIPTORIUM_DOCUMENTS__BLOBS__KIND"] == "s3"
+        assert env["SCRIPTORIUM_DOCUMENTS__BLOBS__SECRET_ACCESS_KEY_FILE"] == "/run/secrets/s3/secret-access-key"
+        assert "persistentVolumeClaim" not in volumes["blobs"]
+        assert volumes["s3-secret"]["secret"]["secretName"] == "documents-s3"
+        assert ("PersistentVolumeClaim", "documents-blobs") not in docs
+        assert docs[("PodDisruptionBudget", "documents")]["spec"]["minAvailable"] == 1
+    else:
+        assert documents["replicas"] == 1 and documents["strategy"]["type"] == "Recreate"
+        assert "SCRIPTORIUM_DOCUMENTS__BLOBS__KIND" not in env
+        assert volumes["blobs"]["persistentVolumeClaim"]["claimName"] == "documents-blobs"
     if combo[0] == "minikube":
         gateway = docs[("Service", "gateway")]["spec"]
         assert gateway["type"] == "LoadBalancer" and gateway["ports"][0]["port"] == 80

@@ -16,14 +16,6 @@ pub struct Opened {
     pub languages: String,
 }
 
-/// One page, as recognized.
-#[derive(Debug, Clone)]
-pub struct ReadPage {
-    pub page: wire::ocr::Page,
-    pub hocr: Option<String>,
-    pub tsv: String,
-}
-
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
     /// The document cannot be read, and trying again will not change that.
@@ -47,7 +39,7 @@ pub trait PageReader: Send + Sync + 'static {
         bytes: Bytes,
         options: &OcrOptions,
         index: usize,
-    ) -> Result<ReadPage, ReadError>;
+    ) -> Result<wire::ocr::Page, ReadError>;
 
     /// A searchable PDF of a document, from its original and its pages as
     /// they were read.
@@ -77,18 +69,10 @@ fn refused(e: ocr::error::OcrError) -> ReadError {
 /// OCR in this process.
 pub struct LocalOcr(pub ocr::Ocr);
 
-/// Every output kept: the library serves hOCR and TSV later.
-fn full(options: &OcrOptions) -> OcrOptions {
-    OcrOptions {
-        format: Some("hocr".into()),
-        ..options.clone()
-    }
-}
-
 #[async_trait]
 impl PageReader for LocalOcr {
     async fn open(&self, bytes: Bytes, options: &OcrOptions) -> Result<Opened, Problem> {
-        let options = self.0.options(&full(options))?;
+        let options = self.0.options(options)?;
         let pages = self.0.count_pages(bytes, &options).await?;
         Ok(Opened {
             pages,
@@ -102,18 +86,14 @@ impl PageReader for LocalOcr {
         bytes: Bytes,
         options: &OcrOptions,
         index: usize,
-    ) -> Result<ReadPage, ReadError> {
-        let options = self.0.options(&full(options)).map_err(refused)?;
+    ) -> Result<wire::ocr::Page, ReadError> {
+        let options = self.0.options(options).map_err(refused)?;
         let (result, _) = self
             .0
             .run_page(owner, bytes, &options, index)
             .await
             .map_err(refused)?;
-        Ok(ReadPage {
-            page: result.page,
-            hocr: result.hocr,
-            tsv: result.tsv,
-        })
+        Ok(result)
     }
 
     async fn searchable_pdf(

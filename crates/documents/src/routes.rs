@@ -15,7 +15,7 @@ use futures::StreamExt;
 use kit::client_ip::TrustedProxies;
 use kit::problem::Query;
 use kit::token::{Principal, TokenVerifier};
-use ocr::service::{Document as OcrDocument, OutputFormat, PageResult};
+use ocr::service::{Document as OcrDocument, OutputFormat};
 use serde::Deserialize;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -238,17 +238,12 @@ fn download(media_type: &'static str, name: &str, bytes: bytes::Bytes) -> Respon
 }
 
 /// A stored page as OCR gave it.
-fn page_result(row: PageRow) -> PageResult {
-    let page = serde_json::from_str(&row.result).unwrap_or_else(|e| {
+fn page_result(row: PageRow) -> wire::ocr::Page {
+    serde_json::from_str(&row.result).unwrap_or_else(|e| {
         let mut page = wire::ocr::Page::blank(row.number as usize);
         page.error = Some(format!("the stored result cannot be read: {e}"));
         page
-    });
-    PageResult {
-        page,
-        hocr: row.hocr,
-        tsv: row.tsv,
-    }
+    })
 }
 
 async fn results(
@@ -286,7 +281,7 @@ async fn hocr(
 }
 
 #[utoipa::path(get, path = "/v1/documents/{id}/tsv", tag = "documents", security(("bearer" = [])),
-    responses((status = 200, description = "Tesseract's TSV of every page", content_type = "text/tab-separated-values"),
+    responses((status = 200, description = "every page's words in Tesseract's TSV columns", content_type = "text/tab-separated-values"),
               (status = 404, description = "unknown or not yours"), (status = 409, description = "not done yet")))]
 async fn tsv(
     State(s): State<DocumentsState>,
@@ -321,7 +316,7 @@ async fn page(
         _ => return Err(DocumentsError::NotAPage(number.chars().take(20).collect())),
     };
     let row = s.library.page(&who.user_id, &id, number).await?;
-    Ok(Json(page_result(row).page))
+    Ok(Json(page_result(row)))
 }
 
 #[utoipa::path(get, path = "/v1/documents/{id}/pdf", tag = "documents", security(("bearer" = [])),

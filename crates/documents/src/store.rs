@@ -78,9 +78,8 @@ pub struct NewDocument<'a> {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PageRow {
     pub number: i64,
+    /// wire::ocr::Page as JSON: hOCR and TSV are written from it.
     pub result: String,
-    pub hocr: Option<String>,
-    pub tsv: String,
 }
 
 /// A search of one user's library.
@@ -306,22 +305,18 @@ impl Store {
     }
 
     pub async fn pages(&self, id: &str) -> Result<Vec<PageRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT number, result, hocr, tsv FROM pages WHERE document_id = $1 ORDER BY number",
-        )
-        .bind(id)
-        .fetch_all(self.pool())
-        .await
+        sqlx::query_as("SELECT number, result FROM pages WHERE document_id = $1 ORDER BY number")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await
     }
 
     pub async fn page(&self, id: &str, number: i64) -> Result<Option<PageRow>, sqlx::Error> {
-        sqlx::query_as(
-            "SELECT number, result, hocr, tsv FROM pages WHERE document_id = $1 AND number = $2",
-        )
-        .bind(id)
-        .bind(number)
-        .fetch_optional(self.pool())
-        .await
+        sqlx::query_as("SELECT number, result FROM pages WHERE document_id = $1 AND number = $2")
+            .bind(id)
+            .bind(number)
+            .fetch_optional(self.pool())
+            .await
     }
 
     /// Rows of a table that belong to a document (for checks and tests).
@@ -424,16 +419,12 @@ impl Store {
         if !held {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO pages (document_id, number, result, hocr, tsv) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(id)
-        .bind(page.number)
-        .bind(page.result.as_str())
-        .bind(page.hocr.as_deref())
-        .bind(page.tsv.as_str())
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO pages (document_id, number, result) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(page.number)
+            .bind(page.result.as_str())
+            .execute(&mut *tx)
+            .await?;
         self.index(&mut tx, id, page.number, terms).await?;
         tx.commit().await?;
         Ok(true)
@@ -723,8 +714,6 @@ mod tests {
         PageRow {
             number,
             result: "{}".into(),
-            hocr: None,
-            tsv: String::new(),
         }
     }
 

@@ -198,12 +198,10 @@ impl Worker {
                 Err(ReadError::Permanent(reason)) => return Outcome::Failed(reason, "unreadable"),
                 Err(ReadError::Transient(reason)) => return Outcome::Retry(reason),
             };
-            let terms = PageTerms::of_page(&page.page);
+            let terms = PageTerms::of_page(&page);
             let row = PageRow {
                 number,
-                result: serde_json::to_string(&page.page).unwrap_or_default(),
-                hocr: page.hocr,
-                tsv: page.tsv,
+                result: serde_json::to_string(&page).unwrap_or_default(),
             };
             let until = now_ms() + self.lease_ms();
             match library

@@ -45,12 +45,6 @@ pub struct OcrConfig {
     /// confidence, 0 to 100) is taken as upright without the orientation
     /// pass; below it, OSD runs and a turned page is read again.
     pub orientation_trust_confidence: i32,
-    /// How long a finished job and its result are kept.
-    pub job_ttl_secs: i64,
-    /// Jobs queued or running at once, for all users.
-    pub max_active_jobs: usize,
-    /// Jobs queued or running at once for one user (0: no such limit).
-    pub max_active_jobs_per_user: usize,
     /// Resolution assumed for images that do not state one.
     pub default_dpi: u32,
     /// Read pages whose text is large (x-height above about 16 px) at a
@@ -79,9 +73,6 @@ impl Default for OcrConfig {
             detect_orientation: true,
             orientation_min_confidence: 2.0,
             orientation_trust_confidence: 80,
-            job_ttl_secs: 3600,
-            max_active_jobs: 100,
-            max_active_jobs_per_user: 10,
             rescale_large_text: true,
         }
     }

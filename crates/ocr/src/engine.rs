@@ -15,7 +15,7 @@ use crate::decode::Page;
 use crate::osd::{rotate_ccw, Osd};
 use crate::scale;
 use crate::tess::{Engine, TessError};
-use crate::tsv;
+use crate::tsv::{self, Block};
 
 /// What to do with one page.
 #[derive(Debug, Clone)]
@@ -23,7 +23,6 @@ pub struct PageJob {
     pub languages: String,
     pub psm: Option<i32>,
     pub dpi: u32,
-    pub hocr: bool,
     pub page_number: i32,
     /// Detect a page turned by 90, 180 or 270 degrees and turn it back.
     pub orientation: Option<OrientationCheck>,
@@ -43,12 +42,11 @@ pub struct OrientationCheck {
     pub min_confidence: f32,
 }
 
-/// Tesseract's answers for one page.
+/// Tesseract's answers for one page, positions in the page's own pixels.
 #[derive(Debug, Clone)]
 pub struct Recognized {
     pub text: String,
-    pub tsv: String,
-    pub hocr: Option<String>,
+    pub blocks: Vec<Block>,
     pub mean_confidence: i32,
     pub seconds: f64,
     /// Clockwise rotation found and undone before recognition.
@@ -223,7 +221,7 @@ fn worker(
             let Some(check) = task.job.orientation else {
                 return Ok(first);
             };
-            let vertical = tsv::mostly_vertical(&first.tsv);
+            let vertical = tsv::mostly_vertical(&first.blocks);
             if first.mean_confidence >= check.trust_reading && !vertical {
                 return Ok(first);
             }
@@ -284,20 +282,17 @@ fn recognize(engine: &mut Engine, page: &Page, job: &PageJob) -> Result<Recogniz
             other => EngineError::Failed(other.to_string()),
         })?;
     let text = engine.text();
-    let mut tsv = engine.tsv(job.page_number);
-    let mut hocr = job.hocr.then(|| engine.hocr(job.page_number));
+    let mut blocks = tsv::parse(&engine.tsv(job.page_number));
     if let Some(f) = factor {
         // Positions back in the page's own pixels.
-        tsv = scale::tsv(&tsv, 1.0 / f, original);
-        hocr = hocr.map(|h| scale::hocr(&h, 1.0 / f, original));
+        scale::boxes(&mut blocks, 1.0 / f, original);
     }
     let seconds = start.elapsed().as_secs_f64();
     metrics::counter!("ocr_pages_total").increment(1);
     metrics::histogram!("ocr_page_seconds").record(seconds);
     Ok(Recognized {
         text,
-        tsv,
-        hocr,
+        blocks,
         mean_confidence: engine.mean_confidence(),
         seconds,
         rotation: 0,

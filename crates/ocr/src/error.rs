@@ -24,12 +24,6 @@ pub enum OcrError {
     Option(String),
     #[error("malformed upload: {0}")]
     Upload(String),
-    #[error("no such job")]
-    JobNotFound,
-    #[error("too many OCR jobs in progress")]
-    TooManyJobs,
-    #[error("you have {0} OCR jobs in progress, the most one user may have at once; retry when one has finished")]
-    TooManyJobsOfUser(usize),
 }
 
 impl OcrError {
@@ -54,9 +48,6 @@ impl OcrError {
             Self::UploadTooLarge(_) => "bytes",
             Self::NoFile | Self::Upload(_) => "upload",
             Self::Option(_) => "option",
-            Self::JobNotFound => "job_not_found",
-            Self::TooManyJobs => "too_many_jobs",
-            Self::TooManyJobsOfUser(_) => "user_too_many_jobs",
         }
     }
 }
@@ -155,20 +146,6 @@ impl From<OcrError> for Problem {
                 "invalid-option",
                 "Invalid option",
             ),
-            OcrError::JobNotFound => p(StatusCode::NOT_FOUND, "not-found", "Not found"),
-            OcrError::TooManyJobs => p(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too-many-jobs",
-                "Too many jobs in progress",
-            )
-            .retry_after(10),
-            OcrError::TooManyJobsOfUser(limit) => p(
-                StatusCode::TOO_MANY_REQUESTS,
-                "user-too-many-jobs",
-                "Too many of your jobs in progress",
-            )
-            .retry_after(10)
-            .limit(limit as u64),
         }
     }
 }

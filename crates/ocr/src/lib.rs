@@ -8,7 +8,6 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod error;
-pub mod jobs;
 pub mod layout;
 pub mod leptonica;
 pub mod osd;

@@ -1,4 +1,5 @@
-//! `POST /v1/ocr` and `GET /v1/ocr/languages`.
+//! `POST /v1/ocr` and `GET /v1/ocr/languages`; the retired
+//! `/v1/ocr/jobs` paths lead to the library.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use axum::extract::{FromRef, Multipart, Path, Query, Request, State};
 use axum::http::header::{
     CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
 };
+use axum::http::Uri;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -17,9 +19,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use wire::openapi::BearerAuth;
 
-use crate::decode::{DecodeError, Format};
 use crate::error::OcrError;
-use crate::jobs::{JobError, JobStatus, JobView, TooManyJobs};
 use crate::output;
 use crate::service::{Document, Ocr, Options, OutputFormat};
 
@@ -244,77 +244,26 @@ pub fn rendered(doc: &Document, format: OutputFormat) -> Response {
     res
 }
 
-#[utoipa::path(post, path = "/v1/ocr/jobs", tag = "ocr", security(("bearer" = [])), params(OcrParams),
-    request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
-                 content_type = "application/octet-stream"),
-    responses((status = 202, body = JobView, description = "accepted; poll the Location"),
-              (status = 415, description = "not a supported file type"),
-              (status = 429, description = "too many jobs in progress")))]
-async fn create_job(
-    State(s): State<OcrState>,
-    who: Principal,
-    Query(mut params): Query<OcrParams>,
-    req: Request,
-) -> Result<Response, OcrError> {
-    // Jobs keep every output (hOCR included) for `/result?format=`.
-    params.format = Some("hocr".into());
-    let (bytes, opts) = document(req, &s, &mut params).await?;
-    if bytes.is_empty() {
-        return Err(DecodeError::Empty.into());
-    }
-    if Format::sniff(&bytes).is_none() {
-        return Err(DecodeError::Unsupported.into());
-    }
-    let (id, progress) = s.ocr.jobs().create(&who.user_id).map_err(|e| match e {
-        TooManyJobs::All => OcrError::TooManyJobs,
-        TooManyJobs::Owner(limit) => OcrError::TooManyJobsOfUser(limit),
-    })?;
-    let ocr = s.ocr.clone();
-    let job_id = id.clone();
-    let owner = who.user_id.clone();
-    let span = tracing::info_span!("ocr_job", job = %job_id, user = %who.user_id);
-    tokio::spawn(tracing::Instrument::instrument(
-        async move {
-            ocr.jobs().start(&job_id);
-            let outcome = ocr
-                .run_with(&owner, bytes, &opts, Some(progress))
-                .await
-                .map_err(|e| {
-                    let p = kit::Problem::from(e);
-                    JobError {
-                        status: p.status.as_u16(),
-                        detail: p.detail.unwrap_or_else(|| p.title.to_owned()),
-                    }
-                });
-            ocr.jobs().finish(&job_id, outcome);
-        },
-        span,
-    ));
-    let view = s
-        .ocr
-        .jobs()
-        .get(&id, &who.user_id)
-        .ok_or(OcrError::JobNotFound)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(LOCATION, format!("/v1/ocr/jobs/{id}"))],
-        Json(view),
-    )
-        .into_response())
+// The in-memory jobs this API once had are retired: a document to read in
+// the background is a library document, kept in the library's database and
+// read by any replica. The old paths lead there.
+
+#[utoipa::path(post, path = "/v1/ocr/jobs", tag = "ocr",
+    params(OcrParams),
+    responses((status = 308, description = "retired: the same request goes to `POST /v1/documents`, which stores the document and reads it in the background", headers(("location" = String)))))]
+async fn create_job(uri: Uri) -> Response {
+    moved(StatusCode::PERMANENT_REDIRECT, "/v1/documents", uri.query())
 }
 
-#[utoipa::path(get, path = "/v1/ocr/jobs/{id}", tag = "ocr", security(("bearer" = [])),
-    responses((status = 200, body = JobView), (status = 404, description = "unknown, expired or not yours")))]
-async fn get_job(
-    State(s): State<OcrState>,
-    who: Principal,
-    Path(id): Path<String>,
-) -> Result<Json<JobView>, OcrError> {
-    s.ocr
-        .jobs()
-        .get(&id, &who.user_id)
-        .map(Json)
-        .ok_or(OcrError::JobNotFound)
+#[utoipa::path(get, path = "/v1/ocr/jobs/{id}", tag = "ocr",
+    params(("id" = String, Path)),
+    responses((status = 301, description = "retired: `GET /v1/documents/{id}`", headers(("location" = String)))))]
+async fn get_job(Path(id): Path<String>) -> Response {
+    moved(
+        StatusCode::MOVED_PERMANENTLY,
+        &format!("/v1/documents/{}", segment(&id)),
+        None,
+    )
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -323,30 +272,50 @@ pub struct ResultParams {
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/ocr/jobs/{id}/result", tag = "ocr", security(("bearer" = [])),
-    params(ResultParams),
-    responses((status = 200, body = wire::ocr::Document, description = "the finished job's document, in `format`"),
-              (status = 404, description = "unknown, expired, not yours or not finished"),
+#[utoipa::path(get, path = "/v1/ocr/jobs/{id}/result", tag = "ocr",
+    params(("id" = String, Path), ResultParams),
+    responses((status = 301, description = "retired: `GET /v1/documents/{id}/{format}`", headers(("location" = String))),
               (status = 422, description = "unknown format")))]
 async fn job_result(
-    State(s): State<OcrState>,
-    who: Principal,
     Path(id): Path<String>,
     Query(params): Query<ResultParams>,
 ) -> Result<Response, OcrError> {
-    let format: OutputFormat = params.format.as_deref().unwrap_or("json").parse()?;
-    let job = s
-        .ocr
-        .jobs()
-        .get(&id, &who.user_id)
-        .ok_or(OcrError::JobNotFound)?;
-    let doc = job.result.ok_or(OcrError::JobNotFound)?;
-    Ok(rendered(&doc, format))
+    let format = match params.format.as_deref().unwrap_or("json").parse()? {
+        OutputFormat::Json => "json",
+        OutputFormat::Text => "text",
+        OutputFormat::Hocr => "hocr",
+        OutputFormat::Tsv => "tsv",
+    };
+    let to = format!("/v1/documents/{}/{format}", segment(&id));
+    Ok(moved(StatusCode::MOVED_PERMANENTLY, &to, None))
+}
+
+/// A redirect to `path` on this host, with `query` kept.
+fn moved(status: StatusCode, path: &str, query: Option<&str>) -> Response {
+    let to = match query {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    match HeaderValue::from_str(&to) {
+        Ok(to) => (status, [(LOCATION, to)]).into_response(),
+        Err(_) => OcrError::Option("the path cannot be redirected".into()).into_response(),
+    }
+}
+
+/// An id as one path segment: anything but letters, digits, `-` and `_`
+/// escaped, so no id can lead elsewhere.
+fn segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[derive(OpenApi)]
 #[openapi(
-    components(schemas(wire::ocr::Document, Languages, JobView, JobStatus, JobError, wire::ocr::Page,
+    components(schemas(wire::ocr::Document, Languages, wire::ocr::Page,
                        wire::ocr::PageSource, wire::ocr::Block, wire::ocr::Line, wire::ocr::Word)),
     modifiers(&BearerAuth),
     tags((name = "ocr", description = "Images to text with word boxes and confidences")),

@@ -12,6 +12,7 @@
 //! small print and low-resolution scans are never shrunk.
 
 use crate::decode::Page;
+use crate::tsv::{BBox, Block};
 
 /// The line height (as `line_height` measures it), in pixels, that pages
 /// with larger text are brought down to: a font of about 25 px, an x-height
@@ -187,125 +188,21 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
         .collect()
 }
 
-/// Tesseract's TSV with positions multiplied by `by` (columns 7 to 10:
-/// left, top, width, height), kept inside the `size` of the page.
-pub fn tsv(tsv: &str, by: f32, size: (u32, u32)) -> String {
-    let mut out = String::with_capacity(tsv.len());
-    for line in tsv.lines() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        let numbers: Option<Vec<i64>> = fields
-            .get(6..10)
-            .filter(|_| fields.len() >= 12)
-            .and_then(|f| f.iter().map(|v| v.parse().ok()).collect());
-        let Some(n) = numbers else {
-            out.push_str(line);
-            out.push('\n');
-            continue;
-        };
-        let [left, top, right, bottom] = fit(
-            [n[0], n[1], n[0] + n[2], n[1] + n[3]].map(|v| (v as f32 * by).round() as i64),
-            size,
-        );
-        let place = [left, top, right - left, bottom - top].map(|v| v.to_string());
-        let mut cells: Vec<&str> = fields.clone();
-        cells[6..10]
-            .iter_mut()
-            .zip(&place)
-            .for_each(|(c, p)| *c = p);
-        out.push_str(&cells.join("\t"));
-        out.push('\n');
+/// Every box of `blocks` multiplied by `by`, kept inside the page's `size`.
+pub fn boxes(blocks: &mut [Block], by: f32, size: (u32, u32)) {
+    let scaled = |b: &mut BBox| *b = fit(b.map(|v| (v as f32 * by).round() as u32), size);
+    for block in blocks {
+        scaled(&mut block.bbox);
+        for line in &mut block.lines {
+            scaled(&mut line.bbox);
+            line.words.iter_mut().for_each(|w| scaled(&mut w.bbox));
+        }
     }
-    out
 }
 
 /// A box (left, top, right, bottom) kept inside a page of `size`.
-fn fit(b: [i64; 4], size: (u32, u32)) -> [i64; 4] {
-    let (w, h) = (i64::from(size.0), i64::from(size.1));
-    [
-        b[0].clamp(0, w),
-        b[1].clamp(0, h),
-        b[2].clamp(0, w),
-        b[3].clamp(0, h),
-    ]
-}
-
-/// Tesseract's hOCR with the positions and sizes in `title` properties
-/// multiplied by `by`: `bbox` (kept inside the page's `size`, the page's
-/// own box exactly that), the baseline's offset, `x_size`, `x_descenders`,
-/// `x_ascenders`, and `scan_res` (read at a scaled resolution).
-pub fn hocr(hocr: &str, by: f32, size: (u32, u32)) -> String {
-    let mut out = String::with_capacity(hocr.len());
-    let mut rest = hocr;
-    while let Some(at) = rest.find("title=") {
-        let (head, tail) = rest.split_at(at + "title=".len());
-        out.push_str(head);
-        let Some(quote) = tail.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-            rest = tail;
-            continue;
-        };
-        out.push(quote);
-        let body = &tail[1..];
-        let end = body.find(quote).unwrap_or(body.len());
-        let page = body[..end].contains("ppageno");
-        let props: Vec<String> = body[..end]
-            .split(';')
-            .map(|p| scale_property(p, by, size, page))
-            .collect();
-        out.push_str(&props.join(";"));
-        rest = &body[end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-fn scale_property(prop: &str, by: f32, size: (u32, u32), page: bool) -> String {
-    let lead = &prop[..prop.len() - prop.trim_start().len()];
-    let mut words = prop.split_whitespace();
-    let Some(name) = words.next() else {
-        return prop.to_owned();
-    };
-    let values: Vec<&str> = words.collect();
-    let values: Vec<String> = match name {
-        "bbox" if page => vec![
-            "0".into(),
-            "0".into(),
-            size.0.to_string(),
-            size.1.to_string(),
-        ],
-        "bbox" => {
-            let n: Option<Vec<i64>> = values.iter().map(|v| v.parse().ok()).collect();
-            match n.as_deref() {
-                Some(&[a, b, c, d]) => {
-                    fit([a, b, c, d].map(|v| (v as f32 * by).round() as i64), size)
-                        .map(|v| v.to_string())
-                        .to_vec()
-                }
-                _ => return prop.to_owned(),
-            }
-        }
-        "x_size" | "x_descenders" | "x_ascenders" | "scan_res" => {
-            values.iter().map(|v| scaled(v, by)).collect()
-        }
-        // Slope stays; the offset is in pixels.
-        "baseline" => values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| if i == 1 { scaled(v, by) } else { v.to_string() })
-            .collect(),
-        _ => return prop.to_owned(),
-    };
-    format!("{lead}{name} {}", values.join(" "))
-}
-
-/// A number multiplied by `by`, written as an integer when it was one.
-fn scaled(v: &str, by: f32) -> String {
-    if let Ok(n) = v.parse::<i64>() {
-        return ((n as f32 * by).round() as i64).to_string();
-    }
-    match v.parse::<f32>() {
-        Ok(x) => format!("{}", (x * by * 100.0).round() / 100.0),
-        Err(_) => v.to_owned(),
-    }
+fn fit([l, t, r, b]: BBox, (w, h): (u32, u32)) -> BBox {
+    [l.min(w), t.min(h), r.min(w), b.min(h)]
 }
 
 #[cfg(test)]
@@ -387,27 +284,24 @@ mod tests {
 
     #[test]
     fn positions_are_put_back() {
-        let t = "level\tpage_num\tblock_num\tpar_num\tline_num\tword_num\tleft\ttop\twidth\theight\tconf\ttext\n\
-                 1\t1\t0\t0\t0\t0\t0\t0\t50\t25\t-1\t\n\
-                 5\t1\t1\t1\t1\t1\t10\t20\t31\t8\t96.5\tbonjour\n";
-        let back = tsv(t, 2.0, (101, 49));
-        assert!(back.starts_with("level\tpage_num"));
-        assert!(
-            back.contains("1\t1\t0\t0\t0\t0\t0\t0\t100\t49\t-1\t\n"),
-            "{back}"
-        );
-        assert!(
-            back.contains("5\t1\t1\t1\t1\t1\t20\t40\t62\t9\t96.5\tbonjour"),
-            "{back}"
-        );
-
-        let h = "<div class='ocr_page' title='image \"x\"; bbox 0 0 50 25; ppageno 0; scan_res 150 150'>\
-                 <span class='ocr_line' title=\"bbox 10 20 30 24; baseline 0.01 -3; x_size 12.5; x_descenders 3; x_ascenders 4\">";
-        let back = hocr(h, 2.0, (101, 49));
-        assert!(
-            back.contains("title='image \"x\"; bbox 0 0 101 49; ppageno 0; scan_res 300 300'"),
-            "{back}"
-        );
-        assert!(back.contains("title=\"bbox 20 40 60 48; baseline 0.01 -6; x_size 25; x_descenders 6; x_ascenders 8\""), "{back}");
+        let word = |bbox| wire::ocr::Word {
+            text: "bonjour".into(),
+            bbox,
+            confidence: 96.5,
+        };
+        let mut blocks = vec![Block {
+            bbox: [10, 20, 41, 28],
+            lines: vec![wire::ocr::Line {
+                text: "bonjour".into(),
+                bbox: [10, 20, 41, 28],
+                words: vec![word([10, 20, 41, 28]), word([40, 20, 60, 30])],
+            }],
+        }];
+        boxes(&mut blocks, 2.0, (101, 49));
+        assert_eq!(blocks[0].bbox, [20, 40, 82, 49]);
+        assert_eq!(blocks[0].lines[0].bbox, [20, 40, 82, 49]);
+        // Kept inside the page.
+        assert_eq!(blocks[0].lines[0].words[1].bbox, [80, 40, 101, 49]);
+        assert_eq!(blocks[0].lines[0].words[0].text, "bonjour");
     }
 }

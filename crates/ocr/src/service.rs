@@ -6,17 +6,14 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use serde::Serialize;
 
 use crate::budget::DecodeBudget;
 use crate::config::OcrConfig;
 use crate::decode::{self, DecodeError, Format, Limits, Page, PageInfo};
 use crate::engine::{EngineError, EnginePool, OrientationCheck, PageJob, Recognized};
 use crate::error::OcrError;
-use crate::jobs::{Jobs, Progress};
 use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
 use crate::searchable::TextLayer;
-use crate::tsv;
 use wire::ocr::PageSource;
 
 /// Output formats.
@@ -56,45 +53,7 @@ pub struct Options {
     pub format: OutputFormat,
 }
 
-/// One page as recognized, with Tesseract's own hOCR (when asked for) and
-/// TSV beside the typed page.
-#[derive(Debug, Clone)]
-pub struct PageResult {
-    pub page: wire::ocr::Page,
-    pub hocr: Option<String>,
-    pub tsv: String,
-}
-
-impl Serialize for PageResult {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.page.serialize(s)
-    }
-}
-
-/// A recognized document; serialized as `wire::ocr::Document`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Document {
-    pub languages: String,
-    /// All pages' text, separated by form feeds.
-    pub text: String,
-    pub pages: Vec<PageResult>,
-}
-
-impl Document {
-    /// The document of these pages, their text joined by form feeds.
-    pub fn of_pages(languages: String, pages: Vec<PageResult>) -> Self {
-        let text = pages
-            .iter()
-            .map(|p| p.page.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\u{c}");
-        Self {
-            languages,
-            text,
-            pages,
-        }
-    }
-}
+pub use wire::ocr::Document;
 
 #[derive(Clone)]
 pub struct Ocr {
@@ -102,7 +61,6 @@ pub struct Ocr {
     pool: EnginePool,
     pdf: PdfReader,
     budget: DecodeBudget,
-    jobs: Jobs,
     installed: Vec<String>,
     recognized: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -254,17 +212,11 @@ impl Ocr {
         let pdf = PdfReader::start(config.pdfium_library.as_deref(), config.queue_depth);
         tracing::info!(workers, languages = ?installed, "OCR engines starting");
         let budget = DecodeBudget::new(config.decode_budget_bytes);
-        let jobs = Jobs::new(
-            config.job_ttl_secs,
-            config.max_active_jobs,
-            config.max_active_jobs_per_user,
-        );
         Self {
             config,
             pool,
             pdf,
             budget,
-            jobs,
             installed,
             recognized: Arc::default(),
         }
@@ -282,10 +234,6 @@ impl Ocr {
     /// Pages this instance's engines have recognized.
     pub fn pages_recognized(&self) -> u64 {
         self.recognized.load(Ordering::Relaxed)
-    }
-
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
     }
 
     pub fn languages(&self) -> &[String] {
@@ -397,15 +345,6 @@ impl Ocr {
 
     /// Decode and recognize every page of `owner`'s interactive request: a
     /// full queue is refused at once.
-    pub async fn run(
-        &self,
-        owner: &str,
-        bytes: bytes::Bytes,
-        opts: &Options,
-    ) -> Result<Document, OcrError> {
-        self.run_with(owner, bytes, opts, None).await
-    }
-
     /// Open a document: a PDF through PDFium, else every image page's
     /// header read (count, sizes); nothing is decoded yet.
     async fn open(&self, bytes: bytes::Bytes, opts: &Options) -> Result<Pages, OcrError> {
@@ -428,9 +367,7 @@ impl Ocr {
     /// Decode and recognize every page of `owner`'s document. A document
     /// keeps at most one page per worker in the queue, and the queue serves
     /// users in turn, so large documents take turns with small ones and one
-    /// user's many documents with another's few. With `progress` (a job),
-    /// pages wait for room in a full queue instead of failing, and progress
-    /// is reported.
+    /// user's many documents with another's few.
     ///
     /// Every page's header is checked first (count, sizes); then each page
     /// is decoded or rendered only when its turn comes, under the decode
@@ -438,33 +375,18 @@ impl Ocr {
     /// decoded page per worker. An interactive request is refused (429)
     /// before decoding a page the queue has no room for.
     #[tracing::instrument(skip_all, name = "ocr_document", fields(bytes = bytes.len()))]
-    pub async fn run_with(
+    pub async fn run(
         &self,
         owner: &str,
         bytes: bytes::Bytes,
         opts: &Options,
-        progress: Option<Arc<Progress>>,
     ) -> Result<Document, OcrError> {
-        let wait = progress.is_some();
-        // An interactive request is refused before anything is decoded
-        // when its pages could not be queued.
-        if !wait {
-            self.pool.room_for(owner)?;
-        }
-        let source = self.open(bytes, opts).await?;
-        if let Some(p) = &progress {
-            p.total.store(source.len(), Ordering::SeqCst);
-        }
-        let progress = &progress;
-        let source = &source;
-        let pages = (0..source.len()).map(|i| async move {
-            let page = self.read_page(owner, source, i, opts, wait).await?;
-            if let Some(p) = progress {
-                p.done.fetch_add(1, Ordering::SeqCst);
-            }
-            Ok::<_, OcrError>(page)
-        });
-        let pages: Vec<PageResult> = futures_util::stream::iter(pages)
+        // Refused before anything is decoded when its pages could not be
+        // queued.
+        self.pool.room_for(owner)?;
+        let source = &self.open(bytes, opts).await?;
+        let pages = (0..source.len()).map(|i| self.read_page(owner, source, i, opts, false));
+        let pages: Vec<wire::ocr::Page> = futures_util::stream::iter(pages)
             .buffered(self.pool.workers())
             .try_collect()
             .await?;
@@ -481,7 +403,7 @@ impl Ocr {
         bytes: bytes::Bytes,
         opts: &Options,
         index: usize,
-    ) -> Result<(PageResult, usize), OcrError> {
+    ) -> Result<(wire::ocr::Page, usize), OcrError> {
         let source = self.open(bytes, opts).await?;
         let total = source.len();
         if index >= total {
@@ -580,12 +502,11 @@ impl Ocr {
         i: usize,
         opts: &Options,
         wait: bool,
-    ) -> Result<PageResult, OcrError> {
+    ) -> Result<wire::ocr::Page, OcrError> {
         let job = PageJob {
             languages: opts.languages.clone(),
             psm: opts.psm,
             dpi: opts.dpi,
-            hocr: opts.format == OutputFormat::Hocr,
             page_number: i as i32,
             orientation: opts.orientation.then_some(OrientationCheck {
                 trust_reading: self.config.orientation_trust_confidence,
@@ -596,18 +517,13 @@ impl Ocr {
         };
         let budget_wait =
             (!wait).then(|| std::time::Duration::from_millis(self.config.decode_wait_ms));
-        let mut result = PageResult {
-            page: wire::ocr::Page::blank(i + 1),
-            hocr: None,
-            tsv: String::new(),
-        };
+        let mut page = wire::ocr::Page::blank(i + 1);
         if !wait {
             self.pool.room_for(owner)?;
         }
         // Held until this page has been recognized and dropped.
         let mut reservation = self.budget.reserve(source.need(i), budget_wait).await?;
         let input = source.page(i, self.limits()).await?;
-        let page = &mut result.page;
         match input {
             PdfPage::Text {
                 width,
@@ -629,18 +545,16 @@ impl Ocr {
                 page.width = image.width;
                 page.height = image.height;
                 let r: Recognized = self.recognize(owner, image, job, wait).await?;
-                page.blocks = tsv::parse(&r.tsv);
+                page.blocks = r.blocks;
                 page.text = r.text;
                 page.mean_confidence = r.mean_confidence;
                 page.seconds = r.seconds;
                 page.rotation = r.rotation;
                 page.width = r.width;
                 page.height = r.height;
-                result.hocr = r.hocr;
-                result.tsv = r.tsv;
             }
         }
         drop(reservation);
-        Ok(result)
+        Ok(page)
     }
 }

@@ -118,11 +118,6 @@ impl Engine {
         take_text(unsafe { sys::TessBaseAPIGetTsvText(self.0, page_number) }).unwrap_or_default()
     }
 
-    pub fn hocr(&mut self, page_number: i32) -> String {
-        // SAFETY: as above.
-        take_text(unsafe { sys::TessBaseAPIGetHOCRText(self.0, page_number) }).unwrap_or_default()
-    }
-
     pub fn mean_confidence(&mut self) -> i32 {
         // SAFETY: as above.
         unsafe { sys::TessBaseAPIMeanTextConf(self.0) }

@@ -11,22 +11,19 @@ fn bbox(f: &[&str]) -> Option<BBox> {
     Some([n[0], n[1], n[0] + n[2], n[1] + n[3]])
 }
 
-/// Whether most lines of a page's TSV run down the page rather than
-/// across: Tesseract reads text turned by 90 or 270 degrees as vertical
-/// lines, well, which says the page is turned although it read well.
-pub fn mostly_vertical(tsv: &str) -> bool {
-    let (mut vertical, mut lines) = (0usize, 0usize);
-    for row in tsv.lines() {
-        let f: Vec<&str> = row.split('\t').collect();
-        if f.len() < 12 || f[0] != "4" {
-            continue;
-        }
-        if let Some([left, top, right, bottom]) = bbox(&f) {
-            lines += 1;
-            vertical += usize::from(bottom - top > right - left);
-        }
-    }
-    lines > 0 && vertical * 2 > lines
+/// Whether most lines of a page run down the page rather than across:
+/// Tesseract reads text turned by 90 or 270 degrees as vertical lines,
+/// well, which says the page is turned although it read well.
+pub fn mostly_vertical(blocks: &[Block]) -> bool {
+    let lines = blocks.iter().flat_map(|b| &b.lines);
+    let (vertical, all) = lines.fold((0usize, 0usize), |(v, n), l| {
+        let [left, top, right, bottom] = l.bbox;
+        (
+            v + usize::from(bottom.saturating_sub(top) > right.saturating_sub(left)),
+            n + 1,
+        )
+    });
+    all > 0 && vertical * 2 > all
 }
 
 /// Parse one page's TSV (levels: 1 page, 2 block, 3 paragraph, 4 line, 5 word).
@@ -103,20 +100,26 @@ mod tests {
 
     #[test]
     fn lines_running_down_the_page_are_vertical() {
-        let row = |level: u8, [l, t, w, h]: [u32; 4]| {
-            format!("{level}\t1\t1\t1\t1\t0\t{l}\t{t}\t{w}\t{h}\t-1\t")
+        let line = |[l, t, w, h]: [u32; 4]| Line {
+            text: String::new(),
+            bbox: [l, t, l + w, t + h],
+            words: Vec::new(),
         };
-        let across = [row(4, [10, 10, 900, 40]), row(4, [10, 60, 700, 40])].join("\n");
+        let block = |lines| Block {
+            bbox: [0, 0, 1000, 1000],
+            lines,
+        };
+        let across = [block(vec![
+            line([10, 10, 900, 40]),
+            line([10, 60, 700, 40]),
+        ])];
         let down = [
-            row(4, [10, 10, 40, 900]),
-            row(4, [60, 10, 40, 700]),
-            row(4, [0, 0, 90, 30]),
-        ]
-        .join("\n");
+            block(vec![line([10, 10, 40, 900]), line([60, 10, 40, 700])]),
+            block(vec![line([0, 0, 90, 30])]),
+        ];
         assert!(!mostly_vertical(&across));
         assert!(mostly_vertical(&down));
-        assert!(!mostly_vertical(""));
-        // Words do not count, only lines.
-        assert!(!mostly_vertical(&row(5, [10, 10, 40, 900])));
+        assert!(!mostly_vertical(&[]));
+        assert!(!mostly_vertical(&[block(Vec::new())]));
     }
 }

@@ -150,6 +150,23 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     b.press("#upload button[type=submit]").await;
     b.at("/library").await;
     b.shot("library-uploaded").await;
+    // The list shows the document being read, then read, in place: what
+    // is typed in the search box meanwhile stays (no reload).
+    let first = b.text("#documents td.status").await;
+    assert!(first == "queued" || first == "processing", "{first}");
+    b.fill("#q", "budget").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while b.text("#documents td.status").await != "done" {
+        assert!(Instant::now() < deadline, "the list never showed it read");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(b.text("#documents td.pages").await, "1 / 1");
+    let typed = b.client.find(Locator::Css("#q")).await.unwrap();
+    assert_eq!(
+        typed.prop("value").await.unwrap().as_deref(),
+        Some("budget")
+    );
+    b.at("/library").await;
     b.press("#documents td a").await;
     // The document page refreshes itself until the text is there.
     let text = b

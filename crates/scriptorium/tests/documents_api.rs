@@ -50,6 +50,65 @@ fn reads_like(got: &str, n: usize) {
     assert!(cer < 0.05, "page {n}: CER {cer:.3}\n{got}\n---\n{want}");
 }
 
+/// OCR keeps nothing: the in-memory jobs it once had lead to the library,
+/// which keeps the document and reads it in the background.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retired_ocr_jobs_lead_to_the_library() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let stay = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |client: &reqwest::Client| {
+        client
+            .post(lib.app.url("/v1/ocr/jobs?languages=eng%2Bfra"))
+            .bearer_auth(&lib.token)
+            .header("content-type", "image/tiff")
+            .body(tiff(2))
+            .send()
+    };
+    let r = post(&stay).await.unwrap();
+    assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers()["location"], "/v1/documents?languages=eng%2Bfra");
+
+    // Followed, the same request (method, body, token) makes a document.
+    let r = post(&lib.app.client).await.unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let doc: Document = r.json().await.unwrap();
+    assert_eq!(doc.languages, "eng+fra");
+    lib.wait_done(&doc.id).await;
+
+    let old = format!("/v1/ocr/jobs/{}", doc.id);
+    let r = stay.get(lib.app.url(&old)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+    assert_eq!(
+        r.headers()["location"],
+        format!("/v1/documents/{}", doc.id).as_str()
+    );
+    let found: Document = lib.get(&old).await.json().await.unwrap();
+    assert_eq!((found.id.as_str(), found.pages_done), (doc.id.as_str(), 2));
+    let hocr = lib
+        .get(&format!("{old}/result?format=hocr"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(hocr.matches("class='ocr_page'").count(), 2, "{hocr}");
+    let r = lib.get(&format!("{old}/result?format=docx")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+
+    // An id cannot lead anywhere but to one document.
+    let r = stay
+        .get(lib.app.url("/v1/ocr/jobs/..%2F..%2Fauth%2Fme/result"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::MOVED_PERMANENTLY);
+    let to = r.headers()["location"].to_str().unwrap();
+    assert_eq!(to, "/v1/documents/%2E%2E%2F%2E%2E%2Fauth%2Fme/json");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_document_is_stored_read_once_and_served_in_every_format() {
     let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;

@@ -2,6 +2,8 @@
 
 mod common;
 
+use testkit::both_backends;
+
 use common::{Db, TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -149,7 +151,53 @@ async fn rotation_keeps_old_tokens_valid(db: Db) {
     app.stop().await;
 }
 
-both_backends!(keys_survive_a_restart, rotation_keeps_old_tokens_valid);
+/// Auth in the whole application: health, readiness, the request metrics
+/// of every route, both JWKS paths and the OpenAPI document.
+async fn health_metrics_jwks_and_openapi(db: Db) {
+    let db = TestDb::new(db).await;
+    let app = TestApp::spawn(&db).await;
+    let t = app.signed_up("mia").await;
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ready = app.wait_ready().await;
+    assert_eq!(ready["checks"]["auth"], "ok");
+    let metrics = app.text("/metrics").await;
+    assert!(metrics.contains("auth_logins_total"), "{metrics}");
+    assert!(metrics.contains("http_requests_total"));
+    assert!(metrics.contains("route=\"/auth/login\""));
+    assert!(metrics.contains("auth_hash_queue_depth"));
+
+    let header = jsonwebtoken::decode_header(t["access_token"].as_str().unwrap()).unwrap();
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
+    for path in ["/.well-known/jwks.json", "/auth/.well-known/jwks.json"] {
+        let jwks: Value = app
+            .client
+            .get(app.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let keys = jwks["keys"].as_array().unwrap();
+        assert!(keys
+            .iter()
+            .any(|k| k["kid"] == header.kid.clone().unwrap().as_str()));
+        assert!(keys
+            .iter()
+            .all(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519" && k.get("d").is_none()));
+    }
+    let doc: Value = app.get_json("/openapi.json").await;
+    assert!(doc["paths"]["/auth/login"]["post"].is_object());
+    assert!(doc["paths"]["/auth/api-keys/{id}"]["delete"].is_object());
+    app.stop().await;
+}
+
+both_backends!(
+    keys_survive_a_restart,
+    rotation_keeps_old_tokens_valid,
+    health_metrics_jwks_and_openapi
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_prints_the_same_openapi_document_as_the_server() {

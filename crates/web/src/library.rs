@@ -11,7 +11,7 @@ use axum::http::header::{CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_T
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use client::ClientError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use wire::ask::AskRequest;
 use wire::documents::{DocumentStatus, ListQuery};
@@ -24,6 +24,7 @@ use crate::pages::{redirect, render};
 use crate::stream::{failure_event, relay, signed_in};
 use crate::WebState;
 use axum::extract::Form;
+use axum::Json;
 
 csrf_field!(AskForm);
 
@@ -112,8 +113,10 @@ pub(crate) async fn page(
             }
         }
     }
+    let live = documents.iter().any(|d| d.status.in_progress());
     let ctx = json!({
         "documents": documents,
+        "live": live,
         "q": q,
         "searched": !q.is_empty(),
         "hits": hits,
@@ -124,6 +127,45 @@ pub(crate) async fn page(
         render(&state, &m.v, "library.html", "/library", ctx),
     )
         .into_response()
+}
+
+/// One document's progress, as the library page's script shows it.
+#[derive(Serialize)]
+pub(crate) struct Progress {
+    id: String,
+    status: DocumentStatus,
+    pages_done: u32,
+    pages_total: Option<u32>,
+}
+
+/// `GET /library/progress`: the progress of the documents the library page
+/// lists, so that it shows them being read without reloading (a form being
+/// filled in on it is left alone).
+pub(crate) async fn progress(State(state): State<WebState>, m: Member) -> Response {
+    let (caller, _, token) = m.who();
+    match state
+        .client
+        .documents()
+        .list(caller, token, &ListQuery::default())
+        .await
+    {
+        Ok(list) => Json(
+            list.documents
+                .into_iter()
+                .map(|d| Progress {
+                    id: d.id,
+                    status: d.status,
+                    pages_done: d.pages_done,
+                    pages_total: d.pages_total,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .into_response(),
+        Err(e) => {
+            let (status, message) = failure(&m, &e);
+            (status, Json(json!({ "error": message }))).into_response()
+        }
+    }
 }
 
 /// What a link to a document page may point at: boxes to mark on a page.

@@ -34,6 +34,7 @@ pub fn router(state: WebState) -> Router {
         .route("/chat/clear", post(crate::chat::clear))
         .route("/chat/stream", post(crate::chat::stream))
         .route("/library", get(crate::library::page))
+        .route("/library/progress", get(crate::library::progress))
         .route("/library/{id}", get(crate::library::document))
         .route(
             "/library/upload",
@@ -52,6 +53,7 @@ pub fn router(state: WebState) -> Router {
         .route("/ocr", get(to_library))
         .route("/ocr/{*rest}", get(to_library))
         .route("/static/chat.js", get(chat_js))
+        .route("/static/library.js", get(library_js))
         .route(
             "/settings/keys",
             axum::routing::post(crate::settings::create),
@@ -107,12 +109,20 @@ async fn css() -> Response {
 }
 
 async fn chat_js() -> Response {
+    script(include_str!("../static/chat.js"))
+}
+
+async fn library_js() -> Response {
+    script(include_str!("../static/library.js"))
+}
+
+fn script(body: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../static/chat.js"),
+        body,
     )
         .into_response()
 }

@@ -28,6 +28,11 @@ impl DocumentStatus {
             Self::Failed => "failed",
         }
     }
+
+    /// Queued or being read: it will change without anyone asking.
+    pub fn in_progress(self) -> bool {
+        matches!(self, Self::Queued | Self::Processing)
+    }
 }
 
 impl std::str::FromStr for DocumentStatus {

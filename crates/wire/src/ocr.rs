@@ -120,6 +120,22 @@ pub struct Document {
     pub pages: Vec<Page>,
 }
 
+impl Document {
+    /// The document of these pages, their text joined by form feeds.
+    pub fn of_pages(languages: String, pages: Vec<Page>) -> Self {
+        let text = pages
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\u{c}");
+        Self {
+            languages,
+            text,
+            pages,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

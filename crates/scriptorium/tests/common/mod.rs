@@ -6,24 +6,20 @@
 
 pub mod browser;
 pub mod library;
-pub mod postgres;
 pub mod process;
 pub mod s3;
 
+#[allow(unused_imports)]
+pub use testkit::{postgres, Api, Db, PASSWORD};
+
 use std::time::Duration;
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use scriptorium::configuration::Config;
 use scriptorium::startup::Application;
 use scriptorium::targets::Targets;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Db {
-    Sqlite,
-    Postgres,
-}
 
 /// A database for one test, and the library's own database and blob
 /// folder beside it; the folder lives as long as this value.
@@ -36,17 +32,9 @@ pub struct TestDb {
 impl TestDb {
     pub async fn new(db: Db) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (url, documents_url) = match db {
-            Db::Sqlite => (
-                format!("sqlite://{}/auth.db?mode=rwc", dir.path().display()),
-                format!("sqlite://{}/documents.db?mode=rwc", dir.path().display()),
-            ),
-            // Each service has a database of its own.
-            Db::Postgres => (
-                postgres::fresh_database().await,
-                postgres::fresh_database().await,
-            ),
-        };
+        // Each service has a database of its own.
+        let url = testkit::database(db, dir.path(), "auth").await;
+        let documents_url = testkit::database(db, dir.path(), "documents").await;
         Self {
             url,
             documents_url,
@@ -92,8 +80,7 @@ pub fn test_config(db_url: &str) -> Config {
 }
 
 pub struct TestApp {
-    pub addr: String,
-    pub client: reqwest::Client,
+    api: Api,
     auth: Option<auth::Auth>,
     pub ocr: Option<ocr::Ocr>,
     pub library: Option<documents::Library>,
@@ -132,11 +119,7 @@ impl TestApp {
             let _ = rx.await;
         }));
         Self {
-            addr: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            api: Api::new(format!("http://127.0.0.1:{port}")),
             auth,
             ocr,
             library,
@@ -175,81 +158,6 @@ impl TestApp {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.addr, path)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
-    }
-
-    /// The body of `GET path` as text (e.g. `/metrics`).
-    pub async fn text(&self, path: &str) -> String {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent");
-        r.text().await.expect("a text body")
-    }
-
-    /// The JSON body of `GET path`.
-    pub async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent");
-        r.json().await.expect("a JSON body")
-    }
-
-    /// A new API key of the user behind `access`; the creation response.
-    pub async fn create_api_key(&self, access: &str, name: &str) -> Value {
-        let r = self
-            .client
-            .post(self.url("/auth/api-keys"))
-            .bearer_auth(access)
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .expect("request sent");
-        assert_eq!(r.status(), StatusCode::CREATED);
-        r.json().await.expect("a JSON body")
-    }
-
-    pub async fn register(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/auth/register",
-            json!({ "username": username, "password": password }),
-        )
-        .await
-    }
-
-    pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post(
-            "/auth/login",
-            json!({ "username": username, "password": password }),
-        )
-        .await
-    }
-
-    /// Register and log in; returns the token response.
     /// A born-digital PDF of `lines` stored in `token`'s library as `name`,
     /// once it is read: its id.
     pub async fn stored_text(&self, token: &str, name: &str, lines: &[&str]) -> String {
@@ -284,37 +192,11 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
-
-    pub async fn signed_up(&self, username: &str) -> Value {
-        let r = self.register(username, PASSWORD).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
-        let r = self.login(username, PASSWORD).await;
-        assert_eq!(r.status(), StatusCode::OK, "login {username}");
-        r.json().await.unwrap()
-    }
 }
 
-pub const PASSWORD: &str = "vellum-quill-inkwell-42";
-
-/// Run an async test body against both backends.
-#[macro_export]
-macro_rules! both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Db::Sqlite).await
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Db::Postgres).await
-                }
-            )*
-        }
-    };
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }

@@ -1,10 +1,12 @@
-//! The auth API end to end, on SQLite and on PostgreSQL.
+//! The auth service's API end to end, on SQLite and on PostgreSQL.
 
 mod common;
 
+use testkit::{both_backends, Db, PASSWORD};
+
 use std::time::Duration;
 
-use common::{Db, TestApp, TestDb, PASSWORD};
+use common::{TestApp, TestDb};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -453,46 +455,6 @@ async fn audit_log_never_holds_secrets(db: Db) {
     app.stop().await;
 }
 
-async fn health_metrics_jwks_and_openapi(db: Db) {
-    let db = TestDb::new(db).await;
-    let app = TestApp::spawn(&db).await;
-    let t = app.signed_up("mia").await;
-    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let ready = app.wait_ready().await;
-    assert_eq!(ready["checks"]["auth"], "ok");
-    let metrics = app.text("/metrics").await;
-    assert!(metrics.contains("auth_logins_total"), "{metrics}");
-    assert!(metrics.contains("http_requests_total"));
-    assert!(metrics.contains("route=\"/auth/login\""));
-    assert!(metrics.contains("auth_hash_queue_depth"));
-
-    let header = jsonwebtoken::decode_header(t["access_token"].as_str().unwrap()).unwrap();
-    assert_eq!(header.alg, jsonwebtoken::Algorithm::EdDSA);
-    for path in ["/.well-known/jwks.json", "/auth/.well-known/jwks.json"] {
-        let jwks: Value = app
-            .client
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let keys = jwks["keys"].as_array().unwrap();
-        assert!(keys
-            .iter()
-            .any(|k| k["kid"] == header.kid.clone().unwrap().as_str()));
-        assert!(keys
-            .iter()
-            .all(|k| k["kty"] == "OKP" && k["crv"] == "Ed25519" && k.get("d").is_none()));
-    }
-    let doc: Value = app.get_json("/openapi.json").await;
-    assert!(doc["paths"]["/auth/login"]["post"].is_object());
-    assert!(doc["paths"]["/auth/api-keys/{id}"]["delete"].is_object());
-    app.stop().await;
-}
-
 /// `scriptorium users disable` as another process runs it: a second auth
 /// service on the same database, so the server's user cache is not told.
 async fn disable_elsewhere(db: &TestDb, username: &str) {
@@ -547,10 +509,7 @@ async fn a_disabled_accounts_api_keys_stop_at_once(db: Db) {
 
 /// A server behind a proxy on 127.0.0.1, so that `X-Forwarded-For` names
 /// the client.
-async fn behind_a_proxy(
-    db: &TestDb,
-    tweak: impl FnOnce(&mut scriptorium::configuration::Config),
-) -> TestApp {
+async fn behind_a_proxy(db: &TestDb, tweak: impl FnOnce(&mut common::Config)) -> TestApp {
     TestApp::spawn_with(db, |c| {
         c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         tweak(c);
@@ -660,7 +619,6 @@ both_backends!(
     password_hash_is_argon2id_with_owasp_parameters,
     api_keys_lifecycle,
     audit_log_never_holds_secrets,
-    health_metrics_jwks_and_openapi,
     a_disabled_account_cannot_create_api_keys,
     a_disabled_accounts_api_keys_stop_at_once,
     failures_elsewhere_do_not_lock_the_owner_out,

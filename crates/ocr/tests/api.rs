@@ -5,10 +5,10 @@ mod common;
 
 use std::io::Cursor;
 
-use common::{Db, TestApp, TestDb};
+use common::start;
 use fixtures::cer;
 use image::{GrayImage, ImageFormat};
-use reqwest::multipart::{Form, Part};
+use reqwest::multipart::Form;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -43,51 +43,6 @@ fn two_page_tiff(a: &GrayImage, b: &GrayImage) -> Vec<u8> {
             .unwrap();
     }
     out.into_inner()
-}
-
-struct Ocr {
-    app: TestApp,
-    token: String,
-    _db: TestDb,
-}
-
-async fn start(tweak: impl FnOnce(&mut scriptorium::configuration::Config)) -> Ocr {
-    let db = TestDb::new(Db::Sqlite).await;
-    let app = TestApp::spawn_with(&db, tweak).await;
-    let ready = app.wait_ready().await;
-    assert_eq!(ready["checks"]["ocr"], "ok");
-    let t = app.signed_up("ocr-user").await;
-    Ocr {
-        token: t["access_token"].as_str().unwrap().to_owned(),
-        app,
-        _db: db,
-    }
-}
-
-impl Ocr {
-    async fn multipart(&self, bytes: Vec<u8>, query: &str) -> reqwest::Response {
-        let form = Form::new().part("file", Part::bytes(bytes).file_name("upload"));
-        self.app
-            .client
-            .post(self.app.url(&format!("/v1/ocr{query}")))
-            .bearer_auth(&self.token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn raw(&self, bytes: Vec<u8>, content_type: &str) -> reqwest::Response {
-        self.app
-            .client
-            .post(self.app.url("/v1/ocr"))
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
-            .body(bytes)
-            .send()
-            .await
-            .unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +149,7 @@ async fn text_hocr_tsv_jpeg_and_two_page_tiff() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
-    let ocr = start(|c| c.ocr.max_upload_bytes = 2 * 1024 * 1024).await;
+    let ocr = start(|c| c.max_upload_bytes = 2 * 1024 * 1024).await;
     let good = encode(&render(&[ENGLISH]), ImageFormat::Png);
 
     let bomb = fixtures::png_claiming(100_000, 100_000);
@@ -238,9 +193,9 @@ async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
         assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
     }
     let r = ocr
-        .app
+        .served
         .client
-        .post(ocr.app.url("/v1/ocr"))
+        .post(ocr.url("/v1/ocr"))
         .bearer_auth(&ocr.token)
         .multipart(Form::new().text("languages", "eng"))
         .send()
@@ -254,7 +209,7 @@ async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
 
     let r = ocr.multipart(good, "").await;
     assert_eq!(r.status(), StatusCode::OK, "still answering");
-    let metrics = ocr.app.text("/metrics").await;
+    let metrics = ocr.metrics();
     assert!(metrics.contains("ocr_rejections_total{reason=\"corrupt\"}"));
     assert!(metrics.contains("ocr_pages_total"));
 }
@@ -262,8 +217,8 @@ async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authentication_languages_and_a_full_queue() {
     let ocr = start(|c| {
-        c.ocr.workers = Some(1);
-        c.ocr.queue_depth = 1;
+        c.workers = Some(1);
+        c.queue_depth = 1;
     })
     .await;
     let png = encode(
@@ -274,7 +229,7 @@ async fn authentication_languages_and_a_full_queue() {
     // A separate client: the server answers 401 without reading the body and
     // closes that connection, which must not be reused.
     let r = reqwest::Client::new()
-        .post(ocr.app.url("/v1/ocr"))
+        .post(ocr.url("/v1/ocr"))
         .body(png.clone())
         .send()
         .await
@@ -282,8 +237,8 @@ async fn authentication_languages_and_a_full_queue() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let langs: Value = ocr
-        .app
-        .get_auth("/v1/ocr/languages", &ocr.token)
+        .served
+        .get("/v1/ocr/languages", &ocr.token)
         .await
         .json()
         .await
@@ -336,16 +291,7 @@ fn born_digital(lines: &[&str]) -> fixtures::PdfPageSpec {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pdfs_born_digital_scanned_mixed_and_broken() {
-    let ocr = start(|c| {
-        c.ocr.pdfium_library = Some(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../vendor/pdfium/libpdfium.so"
-            )
-            .into(),
-        );
-    })
-    .await;
+    let ocr = start(|_| {}).await;
     let typed = ["A born digital page", "Une page née numérique, déjà prête"];
 
     // Born-digital: the text layer, no OCR.
@@ -364,9 +310,9 @@ async fn pdfs_born_digital_scanned_mixed_and_broken() {
 
     // The same page forced through OCR.
     let forced = ocr
-        .app
+        .served
         .client
-        .post(ocr.app.url("/v1/ocr?mode=force"))
+        .post(ocr.url("/v1/ocr?mode=force"))
         .bearer_auth(&ocr.token)
         .body(fixtures::pdf(&[born_digital(&typed)]))
         .send()
@@ -467,16 +413,7 @@ async fn pdfs_born_digital_scanned_mixed_and_broken() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_uploads_are_described_without_library_internals() {
-    let ocr = start(|c| {
-        c.ocr.pdfium_library = Some(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../vendor/pdfium/libpdfium.so"
-            )
-            .into(),
-        );
-    })
-    .await;
+    let ocr = start(|_| {}).await;
     let mut pdf = fixtures::pdf(&[born_digital(&[ENGLISH])]);
     pdf.truncate(60);
     let mut png = encode(&render(&[ENGLISH]), ImageFormat::Png);
@@ -493,129 +430,6 @@ async fn damaged_uploads_are_described_without_library_internals() {
         let problem: Value = r.json().await.unwrap();
         assert_eq!(problem["detail"], said);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jobs_report_progress_and_are_private() {
-    let ocr = start(|_| {}).await;
-    let (one, two) = (render(&[ENGLISH]), render(&[FRENCH]));
-    let r = ocr
-        .app
-        .client
-        .post(ocr.app.url("/v1/ocr/jobs?languages=fra%2Beng"))
-        .bearer_auth(&ocr.token)
-        .body(two_page_tiff(&one, &two))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let job: Value = r.json().await.unwrap();
-    assert_eq!(
-        location,
-        format!("/v1/ocr/jobs/{}", job["id"].as_str().unwrap())
-    );
-
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let done = loop {
-        let v: Value = ocr
-            .app
-            .get_auth(&location, &ocr.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        match v["status"].as_str().unwrap() {
-            "done" => break v,
-            "queued" | "running" => {}
-            other => panic!("job {other}: {v}"),
-        }
-        assert!(std::time::Instant::now() < deadline, "job never finished");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
-    assert_eq!(done["pages_done"], 2);
-    assert_eq!(done["pages_total"], 2);
-    assert!(done["expires_at"].as_i64().unwrap() > done["created_at"].as_i64().unwrap());
-    let pages = done["result"]["pages"].as_array().unwrap();
-    assert!(cer(pages[0]["text"].as_str().unwrap(), ENGLISH) < 0.05);
-    assert!(cer(pages[1]["text"].as_str().unwrap(), FRENCH) < 0.05);
-
-    // The finished document in other formats; an unknown one is refused.
-    let token = ocr.token.clone();
-    let app = &ocr.app;
-    let result = |format: &str| {
-        let path = format!("{location}/result?format={format}");
-        let token = token.clone();
-        async move { app.get_auth(&path, &token).await }
-    };
-    let hocr = result("hocr").await.text().await.unwrap();
-    assert_eq!(
-        hocr.matches("class='ocr_page'").count() + hocr.matches("class=\"ocr_page\"").count(),
-        2
-    );
-    let text = result("text").await.text().await.unwrap();
-    assert!(cer(text.split('\u{c}').next().unwrap(), ENGLISH) < 0.05);
-    let r = result("docx").await;
-    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-
-    // Private: another user, and a made-up id, get 404.
-    let other = ocr.app.signed_up("someone-else").await;
-    let r = ocr
-        .app
-        .get_auth(&location, other["access_token"].as_str().unwrap())
-        .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = ocr
-        .app
-        .get_auth("/v1/ocr/jobs/0123456789abcdef", &ocr.token)
-        .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = ocr
-        .app
-        .get_auth("/v1/ocr/jobs/0123456789abcdef/result", &ocr.token)
-        .await;
-    assert_eq!(r.status(), StatusCode::NOT_FOUND);
-
-    // A file that fails to decode fails the job with its status; junk that
-    // is not even an image is refused up front.
-    let good = encode(&one, ImageFormat::Png);
-    let r = ocr
-        .app
-        .client
-        .post(ocr.app.url("/v1/ocr/jobs"))
-        .bearer_auth(&ocr.token)
-        .body(good[..good.len() / 2].to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
-    let failed = loop {
-        let v: Value = ocr
-            .app
-            .get_auth(&location, &ocr.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        if v["status"] == "failed" {
-            break v;
-        }
-        assert!(v["status"] != "done", "{v}");
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    assert_eq!(failed["error"]["status"], 422);
-    let r = ocr
-        .app
-        .client
-        .post(ocr.app.url("/v1/ocr/jobs"))
-        .bearer_auth(&ocr.token)
-        .body("plain words".to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -668,7 +482,7 @@ async fn turned_pages_are_detected_and_turned_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webp_bmp_gif_and_page_and_time_limits() {
-    let ocr = start(|c| c.ocr.max_pages = 1).await;
+    let ocr = start(|c| c.max_pages = 1).await;
     let img = render(&[ENGLISH]);
     for format in [ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Gif] {
         let r = ocr
@@ -686,8 +500,8 @@ async fn webp_bmp_gif_and_page_and_time_limits() {
     // A page that cannot finish within the time limit is a 422, and the
     // worker is free again afterwards.
     let slow = start(|c| {
-        c.ocr.page_timeout_ms = 1;
-        c.ocr.workers = Some(1);
+        c.page_timeout_ms = 1;
+        c.workers = Some(1);
     })
     .await;
     let big = encode(
@@ -736,7 +550,7 @@ async fn large_text_is_read_smaller_with_positions_in_page_pixels() {
     assert!(factor <= 0.6, "{factor}");
 
     let scaled = start(|_| {}).await;
-    let full = start(|c| c.ocr.rescale_large_text = false).await;
+    let full = start(|c| c.rescale_large_text = false).await;
     let a: Value = scaled
         .multipart(png.clone(), "")
         .await
@@ -790,70 +604,63 @@ fn scriptorium_ocr_page(img: &GrayImage) -> ocr::decode::Page {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_users_jobs_leave_room_and_turns_for_others() {
+async fn one_users_waiting_pages_leave_room_and_turns_for_others() {
     let ocr = start(|c| {
-        c.ocr.workers = Some(1);
-        c.ocr.queue_depth = 8; // a quarter, 2 pages, for one user
-        c.ocr.max_active_jobs_per_user = 3;
+        c.workers = Some(1);
+        c.queue_depth = 8; // a quarter, 2 pages, for one user
     })
     .await;
     let page = render(&[ENGLISH, FRENCH]);
-    let tiff = two_page_tiff(&page, &page);
-    let job = |body: Vec<u8>| {
-        ocr.app
-            .client
-            .post(ocr.app.url("/v1/ocr/jobs"))
-            .bearer_auth(&ocr.token)
-            .body(body)
-            .send()
-    };
-    let mut locations = Vec::new();
-    for _ in 0..3 {
-        let r = job(tiff.clone()).await.unwrap();
-        assert_eq!(r.status(), StatusCode::ACCEPTED);
-        locations.push(r.headers()["location"].to_str().unwrap().to_owned());
-    }
-    // A fourth job of the same user is over the per-user limit.
-    let r = job(tiff.clone()).await.unwrap();
-    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(r.headers().contains_key("retry-after"));
-    let p: Value = r.json().await.unwrap();
-    assert!(
-        p["type"].as_str().unwrap().ends_with("/user-too-many-jobs"),
-        "{p}"
-    );
-    assert_eq!(p["limit"], 3);
+    let tiff = bytes::Bytes::from(two_page_tiff(&page, &page));
+    // Six pages of one user, as the library hands them over: each waits
+    // for room in the queue rather than failing.
+    let options = ocr
+        .ocr
+        .options(&wire::ocr::OcrOptions {
+            languages: Some("fra+eng".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let waiting: Vec<_> = (0..6)
+        .map(|i| {
+            let (service, tiff, options, done) =
+                (ocr.ocr.clone(), tiff.clone(), options.clone(), done.clone());
+            tokio::spawn(async move {
+                let read = service
+                    .run_page("library-user", tiff, &options, i % 2)
+                    .await;
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                read.map(|(page, _)| page.text)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 
     // Another user's synchronous page is taken, not refused, and is read in
     // turn rather than after the six pages queued before it.
-    let other = ocr.app.signed_up("second-ocr-user").await;
-    let other = other["access_token"].as_str().unwrap();
+    let other = ocr.issuer.token("second-ocr-user");
     let r = ocr
-        .app
+        .served
         .client
-        .post(ocr.app.url("/v1/ocr?languages=fra%2Beng"))
-        .bearer_auth(other)
+        .post(ocr.url("/v1/ocr?languages=fra%2Beng"))
+        .bearer_auth(&other)
         .header("content-type", "image/png")
         .body(encode(&page, ImageFormat::Png))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let mut pages_done = 0;
-    for location in &locations {
-        let v: Value = ocr
-            .app
-            .get_auth(location, &ocr.token)
-            .await
-            .json()
-            .await
-            .unwrap();
-        pages_done += v["pages_done"].as_u64().unwrap();
-    }
+    let pages_done = done.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         pages_done < 6,
         "the other user's page waited for all six of the first user's"
     );
+    // And the first user's pages are all read in the end.
+    for page in waiting {
+        let text = page.await.unwrap().expect("a waiting page is read");
+        assert!(cer(&text, &format!("{ENGLISH}\n{FRENCH}")) < 0.05, "{text}");
+    }
 }
 
 /// `read` (a document or one of its pages) has `want` as its text, within

@@ -10,7 +10,7 @@ mod common;
 use std::io::Cursor;
 use std::time::Duration;
 
-use common::{Db, TestApp, TestDb};
+use common::{start, TestOcr};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -57,50 +57,13 @@ async fn peak_increase<T>(work: impl std::future::Future<Output = T>) -> (T, u64
     (out, high.saturating_sub(before) * 1024)
 }
 
-struct Ocr {
-    app: TestApp,
-    token: String,
-    _db: TestDb,
-}
-
-async fn start(tweak: impl FnOnce(&mut scriptorium::configuration::Config)) -> Ocr {
-    let db = TestDb::new(Db::Sqlite).await;
-    let app = TestApp::spawn_with(&db, |c| {
-        c.ocr.pdfium_library = Some(
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../vendor/pdfium/libpdfium.so"
-            )
-            .into(),
-        );
-        tweak(c);
-    })
-    .await;
-    let ready = app.wait_ready().await;
-    assert_eq!(ready["checks"]["ocr"], "ok");
-    let t = app.signed_up("memory-user").await;
-    Ocr {
-        token: t["access_token"].as_str().unwrap().to_owned(),
-        app,
-        _db: db,
-    }
-}
-
-impl Ocr {
-    async fn send(&self, bytes: Vec<u8>, query: &str) -> (StatusCode, Value) {
-        let r = self
-            .app
-            .client
-            .post(self.app.url(&format!("/v1/ocr{query}")))
-            .bearer_auth(&self.token)
-            .header("content-type", "application/octet-stream")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
+/// `POST /v1/ocr{query}` of `bytes`: the status and the JSON body.
+async fn send(ocr: &TestOcr, bytes: Vec<u8>, query: &str) -> (StatusCode, Value) {
+    let r = ocr
+        .raw_query(bytes, "application/octet-stream", query)
+        .await;
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -109,7 +72,7 @@ async fn a_pdf_asked_at_2400_dpi_is_refused_naming_the_cap() {
     let ocr = start(|_| {}).await;
     // Four blank 6x8 inch pages: 14400x19200 pixels each at 2400 dpi.
     let pdf = fixtures::blank_pdf(4, 432, 576);
-    let ((status, body), grew) = peak_increase(ocr.send(pdf, "?dpi=2400")).await;
+    let ((status, body), grew) = peak_increase(send(&ocr, pdf, "?dpi=2400")).await;
     eprintln!("4-page PDF at 2400 dpi: {status}, peak +{} MB", grew / MB);
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("600"), "{body}");
@@ -120,16 +83,16 @@ async fn a_pdf_asked_at_2400_dpi_is_refused_naming_the_cap() {
 async fn a_hundred_page_pdf_is_rendered_one_page_at_a_time() {
     let _turn = TURN.lock().await;
     let ocr = start(|c| {
-        c.ocr.workers = Some(2);
+        c.workers = Some(2);
         // Measuring a blank page's text size (debug-built here) is most of
         // the time a page takes; it is not what this test is about.
-        c.ocr.rescale_large_text = false;
+        c.rescale_large_text = false;
     })
     .await;
     // A4 at 300 dpi: 2480x3508, 8.7 MB of grey a page, 870 MB for them all.
     let pdf = fixtures::blank_pdf(100, 595, 842);
     let ((status, body), grew) =
-        peak_increase(ocr.send(pdf, "?mode=force&orientation=none&format=json")).await;
+        peak_increase(send(&ocr, pdf, "?mode=force&orientation=none&format=json")).await;
     eprintln!("100-page PDF at 300 dpi: {status}, peak +{} MB", grew / MB);
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["pages"].as_array().unwrap().len(), 100);
@@ -169,7 +132,7 @@ async fn a_tiff_whose_last_page_is_too_large_is_refused_before_decoding() {
     let mut pages = vec![(10_000, 10_000); 20];
     pages.push((20_000, 20_000));
     let tiff = fixtures::tiff_sharing_one_strip(&pages, &strip, 8);
-    let ((status, body), grew) = peak_increase(ocr.send(tiff, "")).await;
+    let ((status, body), grew) = peak_increase(send(&ocr, tiff, "")).await;
     eprintln!(
         "21-page TIFF of 100 MP pages: {status}, peak +{} MB",
         grew / MB
@@ -204,9 +167,9 @@ fn truncated_huge_png() -> Vec<u8> {
 async fn concurrent_truncated_huge_pngs_decode_within_the_budget() {
     let _turn = TURN.lock().await;
     const BUDGET: u64 = 300 * MB;
-    let ocr = start(|c| c.ocr.decode_budget_bytes = BUDGET).await;
+    let ocr = start(|c| c.decode_budget_bytes = BUDGET).await;
     let png = truncated_huge_png();
-    let sends = (0..4).map(|_| ocr.send(png.clone(), ""));
+    let sends = (0..4).map(|_| send(&ocr, png.clone(), ""));
     let (answers, grew) = peak_increase(futures::future::join_all(sends)).await;
     eprintln!(
         "4 truncated 15000x15000 PNGs ({} KB each): peak +{} MB",
