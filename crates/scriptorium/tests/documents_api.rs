@@ -59,20 +59,24 @@ async fn the_retired_ocr_jobs_lead_to_the_library() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let post = |client: &reqwest::Client| {
+    let post = |client: &reqwest::Client, path: &str| {
         client
-            .post(lib.app.url("/v1/ocr/jobs?languages=eng%2Bfra"))
+            .post(lib.app.url(path))
             .bearer_auth(&lib.token)
             .header("content-type", "image/tiff")
             .body(tiff(2))
             .send()
     };
-    let r = post(&stay).await.unwrap();
+    let r = post(&stay, "/v1/ocr/jobs?languages=eng%2Bfra")
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
-    assert_eq!(r.headers()["location"], "/v1/documents?languages=eng%2Bfra");
+    let to = r.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(to, "/v1/documents?languages=eng%2Bfra");
 
-    // Followed, the same request (method, body, token) makes a document.
-    let r = post(&lib.app.client).await.unwrap();
+    // Sent again there, as a client follows a 308 (same method, body and
+    // token), the request makes a document.
+    let r = post(&stay, &to).await.unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let doc: Document = r.json().await.unwrap();
     assert_eq!(doc.languages, "eng+fra");

@@ -70,7 +70,9 @@ impl TestApp {
             auth: auth.clone(),
             proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
         };
-        let router = kit::server::with_middleware(auth::router(state), &config.server);
+        // Introspection as the auth target serves it on its own.
+        let router = auth::router(state.clone()).merge(auth::introspection_router(state));
+        let router = kit::server::with_middleware(router, &config.server);
         Self {
             served: Served::start(router).await,
             auth,
