@@ -11,7 +11,7 @@ use wire::search::{SearchQuery, SearchResults};
 use crate::ask::AskStream;
 use crate::auth::path_segment;
 use crate::transport::{no_content, read_json, refusal, Payload};
-use crate::{Caller, Client, ClientError};
+use crate::{with_query, Caller, Client, ClientError};
 
 /// `client.documents()`.
 pub struct Documents<'a>(pub(crate) &'a Client);
@@ -22,14 +22,6 @@ struct UploadQuery<'a> {
     #[serde(flatten)]
     options: &'a OcrOptions,
     name: &'a str,
-}
-
-/// `path?query`, without a `?` for an empty query.
-fn with_query<T: Serialize>(path: &str, query: &T) -> String {
-    match serde_urlencoded::to_string(query) {
-        Ok(q) if !q.is_empty() => format!("{path}?{q}"),
-        _ => path.to_owned(),
-    }
 }
 
 /// `/v1/documents/{id}` and below.

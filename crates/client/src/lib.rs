@@ -10,8 +10,17 @@ pub mod auth;
 pub mod documents;
 mod error;
 pub mod llm;
+pub mod ocr;
 mod sse;
 mod transport;
 
 pub use error::ClientError;
 pub use transport::{no_content, read_json, refusal, Caller, Client, Payload};
+
+/// `path?query`, without a `?` for an empty query.
+pub(crate) fn with_query<T: serde::Serialize>(path: &str, query: &T) -> String {
+    match serde_urlencoded::to_string(query) {
+        Ok(q) if !q.is_empty() => format!("{path}?{q}"),
+        _ => path.to_owned(),
+    }
+}

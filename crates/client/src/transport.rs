@@ -107,6 +107,10 @@ impl Client {
         crate::llm::Llm(self)
     }
 
+    pub fn ocr(&self) -> crate::ocr::Ocr<'_> {
+        crate::ocr::Ocr(self)
+    }
+
     /// Any call, answered as it comes (for the routes without a typed
     /// method yet, and for downloads).
     #[tracing::instrument(name = "api_call", skip_all, fields(%method, path))]
@@ -196,7 +200,7 @@ impl Client {
     }
 }
 
-async fn body_bytes(res: Response<Body>) -> Result<(StatusCode, Bytes), ClientError> {
+pub(crate) async fn body_bytes(res: Response<Body>) -> Result<(StatusCode, Bytes), ClientError> {
     let status = res.status();
     let bytes = axum::body::to_bytes(res.into_body(), MAX_ANSWER_BYTES)
         .await

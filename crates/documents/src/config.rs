@@ -37,6 +37,13 @@ pub struct DocumentsConfig {
     pub quota_bytes: u64,
     /// Per user: documents stored.
     pub quota_documents: u64,
+    /// OCR's API (the OCR service or a gateway, e.g. `http://ocr:8080`),
+    /// where pages are read when OCR does not run in this process.
+    pub ocr_url: Option<String>,
+    /// The API key pages are read with at `ocr_url`: a key of an account
+    /// kept for the library (`..._OCR_API_KEY_FILE`).
+    #[serde(skip_serializing)]
+    pub ocr_api_key: Option<SecretString>,
     /// Asking the library (`[documents.ask]`).
     pub ask: AskConfig,
 }
@@ -95,6 +102,8 @@ impl Default for DocumentsConfig {
             max_upload_bytes: 64 * 1024 * 1024,
             quota_bytes: 2 * 1024 * 1024 * 1024,
             quota_documents: 10_000,
+            ocr_url: None,
+            ocr_api_key: None,
             ask: AskConfig::default(),
         }
     }

@@ -8,9 +8,10 @@ use crate::blob::BlobError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentsError {
-    /// The upload, as `/v1/ocr` would refuse it.
+    /// The upload, as `/v1/ocr` would refuse it (boxed: a problem is
+    /// large, and every other error is small).
     #[error("{}", .0.title)]
-    Refused(Problem),
+    Refused(Box<Problem>),
     #[error("no such document")]
     NotFound,
     #[error("page {0} has not been read")]
@@ -57,7 +58,7 @@ pub enum DocumentsError {
 impl From<DocumentsError> for Problem {
     fn from(e: DocumentsError) -> Self {
         match e {
-            DocumentsError::Refused(problem) => problem,
+            DocumentsError::Refused(problem) => *problem,
             DocumentsError::NotFound => Problem::not_found().detail("no such document"),
             e @ (DocumentsError::NoPage(_) | DocumentsError::NotAPage(_)) => {
                 Problem::not_found().detail(e.to_string())

@@ -102,7 +102,7 @@ impl Library {
             .reader
             .open(upload.bytes.clone(), &upload.options)
             .await
-            .map_err(DocumentsError::Refused)?;
+            .map_err(|p| DocumentsError::Refused(Box::new(p)))?;
         let usage = self.store.usage(owner).await?;
         if usage.documents >= self.config.quota_documents {
             return Err(DocumentsError::QuotaDocuments {

@@ -1,20 +1,19 @@
 //! The one boundary between the library and OCR: the library hands OCR a
-//! document's bytes and a page number, one page at a time. In one process
-//! OCR is called in-process; split, it would be its HTTP API. OCR keeps no
-//! state of its own, so its replicas scale on CPU alone.
+//! document's bytes and a page number, one page at a time: in-process when
+//! OCR runs in the same process ([`LocalOcr`]), over OCR's HTTP API when it
+//! runs in others ([`HttpOcr`]). OCR keeps no state of its own, so its
+//! replicas scale on CPU alone.
 
 use async_trait::async_trait;
+use axum::http::StatusCode;
 use bytes::Bytes;
+use client::{Caller, Client, ClientError};
 use kit::Problem;
-use wire::ocr::OcrOptions;
+use secrecy::{ExposeSecret, SecretString};
+use wire::ocr::{OcrOptions, PageCount};
 
-/// An upload, checked as `/v1/ocr` checks one.
-#[derive(Debug, Clone)]
-pub struct Opened {
-    pub pages: usize,
-    /// The languages it will be read in, validated.
-    pub languages: String,
-}
+/// An upload, checked as `/v1/ocr` checks one, and its page count.
+pub type Opened = PageCount;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ReadError {
@@ -51,19 +50,24 @@ pub trait PageReader: Send + Sync + 'static {
     ) -> Result<Vec<u8>, ReadError>;
 }
 
-/// How an OCR refusal reads to the library: permanent when the document is
-/// at fault, to be tried again when OCR is busy or failed on its own.
+/// How a refusal of OCR reads to the library: permanent when the document
+/// is at fault, to be tried again when OCR is busy or failed on its own.
+fn read_error(status: StatusCode, reason: String) -> ReadError {
+    let busy = [StatusCode::TOO_MANY_REQUESTS, StatusCode::REQUEST_TIMEOUT];
+    if status.is_client_error() && !busy.contains(&status) {
+        ReadError::Permanent(reason)
+    } else {
+        ReadError::Transient(reason)
+    }
+}
+
 fn refused(e: ocr::error::OcrError) -> ReadError {
     let problem = Problem::from(e);
     let reason = problem
         .detail
         .clone()
-        .unwrap_or_else(|| problem.title.to_owned());
-    if problem.status.is_client_error() && problem.status.as_u16() != 429 {
-        ReadError::Permanent(reason)
-    } else {
-        ReadError::Transient(reason)
-    }
+        .unwrap_or_else(|| problem.title.to_string());
+    read_error(problem.status, reason)
 }
 
 /// OCR in this process.
@@ -107,5 +111,98 @@ impl PageReader for LocalOcr {
             .searchable_pdf(bytes, &options, pages)
             .await
             .map_err(refused)
+    }
+}
+
+/// OCR in other processes, through its HTTP API (`documents.ocr_url`, a
+/// gateway or the OCR service), with the library's own credential: an API
+/// key of the account the library reads as (`documents.ocr_api_key`).
+pub struct HttpOcr {
+    client: Client,
+    key: SecretString,
+}
+
+impl HttpOcr {
+    pub fn new(client: Client, key: SecretString) -> Self {
+        Self { client, key }
+    }
+
+    fn token(&self) -> &str {
+        self.key.expose_secret()
+    }
+}
+
+/// What the library makes of a failed call to OCR.
+fn call_failed(e: ClientError) -> ReadError {
+    match e.status() {
+        // OCR's own verdict on the document.
+        Some(status) if e.problem().is_some() => read_error(status, e.to_string()),
+        // Unreachable, cut off, or an answer that is not OCR's: try again.
+        _ => ReadError::Transient(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl PageReader for HttpOcr {
+    async fn open(&self, bytes: Bytes, options: &OcrOptions) -> Result<Opened, Problem> {
+        let caller = Caller::default();
+        self.client
+            .ocr()
+            .count(&caller, self.token(), bytes, options)
+            .await
+            .map_err(|e| match e {
+                // The uploader gets OCR's answer about the document.
+                ClientError::Refused {
+                    status,
+                    problem,
+                    retry_after,
+                } if status.is_client_error()
+                    && ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&status) =>
+                {
+                    let relayed = Problem::relayed(status, &problem);
+                    match retry_after {
+                        Some(secs) => relayed.retry_after(secs),
+                        None => relayed,
+                    }
+                }
+                // Anything else is the library's trouble, not the uploader's.
+                e => {
+                    tracing::error!(error = %e, "OCR could not check an upload");
+                    Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ocr-unavailable",
+                        "OCR is not available",
+                    )
+                    .retry_after(5)
+                }
+            })
+    }
+
+    async fn read(
+        &self,
+        _owner: &str,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+    ) -> Result<wire::ocr::Page, ReadError> {
+        self.client
+            .ocr()
+            .page(&Caller::default(), self.token(), bytes, options, index + 1)
+            .await
+            .map_err(call_failed)
+    }
+
+    async fn searchable_pdf(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        pages: &[wire::ocr::Page],
+    ) -> Result<Vec<u8>, ReadError> {
+        self.client
+            .ocr()
+            .searchable_pdf(&Caller::default(), self.token(), bytes, options, pages)
+            .await
+            .map(Vec::from)
+            .map_err(call_failed)
     }
 }

@@ -115,7 +115,7 @@ async fn upload(
     let limit = s.library.config().max_upload_bytes;
     let file = ocr::routes::upload(req, limit, &mut options)
         .await
-        .map_err(|e| DocumentsError::Refused(e.into()))?;
+        .map_err(|e| DocumentsError::Refused(Box::new(e.into())))?;
     let upload = Upload {
         bytes: file.bytes,
         name: query.name.or(file.file_name),

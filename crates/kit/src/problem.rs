@@ -1,5 +1,7 @@
 //! RFC 9457 `application/problem+json` responses.
 
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -11,8 +13,8 @@ pub use wire::problem::FieldError;
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub status: StatusCode,
-    pub kind: &'static str,
-    pub title: &'static str,
+    pub kind: Cow<'static, str>,
+    pub title: Cow<'static, str>,
     pub detail: Option<String>,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
@@ -25,13 +27,34 @@ impl Problem {
     pub fn new(status: StatusCode, kind: &'static str, title: &'static str) -> Self {
         Self {
             status,
-            kind,
-            title,
+            kind: Cow::Borrowed(kind),
+            title: Cow::Borrowed(title),
             detail: None,
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: false,
             limit: None,
+        }
+    }
+
+    /// Another service's problem, passed on to this service's caller as
+    /// it was given (e.g. OCR's verdict on an upload the library checks).
+    pub fn relayed(status: StatusCode, doc: &wire::ProblemDocument) -> Self {
+        let kind = doc.kind();
+        let kind = if kind.is_empty() || kind.contains('/') {
+            "upstream"
+        } else {
+            kind
+        };
+        Self {
+            status,
+            kind: Cow::Owned(kind.to_owned()),
+            title: Cow::Owned(doc.title.clone()),
+            detail: doc.detail.clone(),
+            errors: doc.errors.clone(),
+            retry_after: None,
+            www_authenticate: false,
+            limit: doc.limit,
         }
     }
 
@@ -99,7 +122,7 @@ impl Problem {
     pub fn document(&self) -> wire::ProblemDocument {
         wire::ProblemDocument {
             type_uri: self.type_uri(),
-            title: self.title.to_owned(),
+            title: self.title.to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             errors: self.errors.clone(),

@@ -194,7 +194,7 @@ async fn chat_and_completions_answer_with_usage() {
 
     let models: Value = llm
         .served
-        .get("/v1/models", &llm.token)
+        .get_auth("/v1/models", &llm.token)
         .await
         .json()
         .await

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRef, Multipart, Path, Request, State};
 use axum::http::header::{
     CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
 };
@@ -13,10 +13,12 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use axum::{Json, Router};
+use kit::problem::Query;
 use kit::token::{Principal, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
+use wire::ocr::{PageCount, PageSelection};
 use wire::openapi::BearerAuth;
 
 use crate::error::OcrError;
@@ -40,6 +42,8 @@ impl FromRef<OcrState> for Arc<TokenVerifier> {
 fn api() -> OpenApiRouter<OcrState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(recognize))
+        .routes(routes!(count))
+        .routes(routes!(searchable_pdf))
         .routes(routes!(languages))
         .routes(routes!(create_job))
         .routes(routes!(get_job))
@@ -111,6 +115,8 @@ pub struct Upload {
     pub bytes: Bytes,
     /// The multipart part's file name, when it has one.
     pub file_name: Option<String>,
+    /// The multipart field `pages`, when there is one (`/v1/ocr/pdf`).
+    pub pages: Option<Bytes>,
 }
 
 /// Read the document, at most `limit` bytes, from the multipart field
@@ -133,6 +139,7 @@ pub async fn upload(
         return Ok(Upload {
             bytes: raw,
             file_name: None,
+            pages: None,
         });
     }
     let req = Request::from_parts(parts, axum::body::Body::from(raw));
@@ -142,6 +149,7 @@ pub async fn upload(
     let part_error = |e: axum::extract::multipart::MultipartError| OcrError::Upload(e.body_text());
     let mut file: Option<Bytes> = None;
     let mut file_name = None;
+    let mut pages = None;
     while let Some(field) = multipart.next_field().await.map_err(part_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
@@ -149,6 +157,7 @@ pub async fn upload(
                 file_name = field.file_name().map(str::to_owned);
                 file = Some(field.bytes().await.map_err(part_error)?);
             }
+            "pages" => pages = Some(field.bytes().await.map_err(part_error)?),
             "languages" | "psm" | "dpi" | "format" | "mode" | "orientation" => {
                 let value = field.text().await.map_err(part_error)?;
                 let bad = || OcrError::Option(format!("{name} '{value}'"));
@@ -171,6 +180,7 @@ pub async fn upload(
     Ok(Upload {
         bytes: file,
         file_name,
+        pages,
     })
 }
 
@@ -179,13 +189,13 @@ async fn document(
     req: Request,
     state: &OcrState,
     params: &mut OcrParams,
-) -> Result<(Bytes, Options), OcrError> {
+) -> Result<(Upload, Options), OcrError> {
     let upload = upload(req, state.ocr.config().max_upload_bytes, params).await?;
     let opts = state.ocr.options(params)?;
-    Ok((upload.bytes, opts))
+    Ok((upload, opts))
 }
 
-#[utoipa::path(post, path = "/v1/ocr", tag = "ocr", security(("bearer" = [])), params(OcrParams),
+#[utoipa::path(post, path = "/v1/ocr", tag = "ocr", security(("bearer" = [])), params(OcrParams, PageSelection),
     request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
                  content_type = "application/octet-stream"),
     responses((status = 200, body = wire::ocr::Document),
@@ -197,12 +207,80 @@ async fn recognize(
     State(s): State<OcrState>,
     who: Principal,
     Query(mut params): Query<OcrParams>,
+    Query(selection): Query<PageSelection>,
     req: Request,
 ) -> Result<Response, OcrError> {
-    let (bytes, opts) = document(req, &s, &mut params).await?;
-    tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, "ocr request");
-    let doc = s.ocr.run(&who.user_id, bytes, &opts).await?;
+    let (upload, opts) = document(req, &s, &mut params).await?;
+    let bytes = upload.bytes;
+    tracing::info!(user = %who.user_id, bytes = bytes.len(), langs = %opts.languages, page = ?selection.page, "ocr request");
+    let doc = match selection.page {
+        None => s.ocr.run(&who.user_id, bytes, &opts).await?,
+        Some(0) => return Err(OcrError::Option("page 0: pages count from 1".into())),
+        Some(n) => {
+            let (page, _) = s.ocr.run_page(&who.user_id, bytes, &opts, n - 1).await?;
+            Document::of_pages(opts.languages.clone(), vec![page])
+        }
+    };
     Ok(rendered(&doc, opts.format))
+}
+
+/// Check a document as `/v1/ocr` would read it (format, limits, options)
+/// and count its pages, decoding none of them: what the library asks
+/// before it stores an upload.
+#[utoipa::path(post, path = "/v1/ocr/count", tag = "ocr", security(("bearer" = [])), params(OcrParams),
+    request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
+                 content_type = "application/octet-stream"),
+    responses((status = 200, body = PageCount),
+              (status = 413, description = "over a size or page limit"),
+              (status = 415, description = "not a supported file type"),
+              (status = 422, description = "corrupt file or invalid option")))]
+async fn count(
+    State(s): State<OcrState>,
+    _who: Principal,
+    Query(mut params): Query<OcrParams>,
+    req: Request,
+) -> Result<Json<PageCount>, OcrError> {
+    let (upload, opts) = document(req, &s, &mut params).await?;
+    let pages = s.ocr.count_pages(upload.bytes, &opts).await?;
+    Ok(Json(PageCount {
+        pages,
+        languages: opts.languages,
+    }))
+}
+
+/// A searchable PDF of a document from its pages as they were read: the
+/// multipart field `file` holds the document, `pages` the JSON array of
+/// its pages (`/v1/ocr`'s `pages`). Nothing is recognized again.
+#[utoipa::path(post, path = "/v1/ocr/pdf", tag = "ocr", security(("bearer" = [])), params(OcrParams),
+    request_body(content = Vec<u8>, description = "multipart: `file`, the document; `pages`, its pages as JSON",
+                 content_type = "multipart/form-data"),
+    responses((status = 200, description = "the searchable PDF", content_type = "application/pdf"),
+              (status = 400, description = "no file or no pages"),
+              (status = 413, description = "over a size or page limit"),
+              (status = 415, description = "not a supported file type"),
+              (status = 422, description = "corrupt file, pages that do not fit it or invalid option")))]
+async fn searchable_pdf(
+    State(s): State<OcrState>,
+    _who: Principal,
+    Query(mut params): Query<OcrParams>,
+    req: Request,
+) -> Result<Response, OcrError> {
+    let (upload, opts) = document(req, &s, &mut params).await?;
+    let pages = upload
+        .pages
+        .ok_or_else(|| OcrError::Upload("the multipart field `pages` is missing".into()))?;
+    let pages: Vec<wire::ocr::Page> =
+        serde_json::from_slice(&pages).map_err(|e| OcrError::Option(format!("pages: {e}")))?;
+    fitting_pages(&pages, s.ocr.config()).map_err(OcrError::Option)?;
+    let pdf = s.ocr.searchable_pdf(upload.bytes, &opts, &pages).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/pdf")),
+            (X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        pdf,
+    )
+        .into_response())
 }
 
 /// The Content-Security-Policy of every output: a browser that opens one
@@ -242,6 +320,35 @@ pub fn rendered(doc: &Document, format: OutputFormat) -> Response {
     );
     h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     res
+}
+
+/// Pages as `/v1/ocr` gives them: numbered from 1 in order, turned by a
+/// quarter turn at most, within the page limits. What lies within those
+/// bounds can only misplace the caller's own text layer.
+fn fitting_pages(pages: &[wire::ocr::Page], config: &crate::OcrConfig) -> Result<(), String> {
+    if pages.len() > config.max_pages {
+        return Err(format!(
+            "pages: {} pages, more than the limit of {}",
+            pages.len(),
+            config.max_pages
+        ));
+    }
+    for (i, p) in pages.iter().enumerate() {
+        let n = i + 1;
+        if p.page != n {
+            return Err(format!("pages: page {} where page {n} belongs", p.page));
+        }
+        if p.rotation % 90 != 0 || p.rotation >= 360 {
+            return Err(format!("pages: page {n} turned by {} degrees", p.rotation));
+        }
+        if p.width > config.max_side || p.height > config.max_side {
+            return Err(format!(
+                "pages: page {n} is {}x{}, over the side limit of {}",
+                p.width, p.height, config.max_side
+            ));
+        }
+    }
+    Ok(())
 }
 
 // The in-memory jobs this API once had are retired: a document to read in

@@ -206,6 +206,10 @@ async fn bad_inputs_get_clear_errors_and_the_service_keeps_answering() {
         StatusCode::BAD_REQUEST,
         "multipart without a file"
     );
+    // A query parameter of the wrong type is a problem document too.
+    let r = ocr.raw_query(good.clone(), "image/png", "?dpi=many").await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
 
     let r = ocr.multipart(good, "").await;
     assert_eq!(r.status(), StatusCode::OK, "still answering");
@@ -238,7 +242,7 @@ async fn authentication_languages_and_a_full_queue() {
 
     let langs: Value = ocr
         .served
-        .get("/v1/ocr/languages", &ocr.token)
+        .get_auth("/v1/ocr/languages", &ocr.token)
         .await
         .json()
         .await
@@ -610,7 +614,9 @@ async fn one_users_waiting_pages_leave_room_and_turns_for_others() {
         c.queue_depth = 8; // a quarter, 2 pages, for one user
     })
     .await;
-    let page = render(&[ENGLISH, FRENCH]);
+    // Pages long enough that six of them take a while on one engine.
+    let lines = [ENGLISH, FRENCH, ENGLISH, FRENCH, ENGLISH, FRENCH];
+    let page = render(&lines);
     let tiff = bytes::Bytes::from(two_page_tiff(&page, &page));
     // Six pages of one user, as the library hands them over: each waits
     // for room in the queue rather than failing.
@@ -635,7 +641,12 @@ async fn one_users_waiting_pages_leave_room_and_turns_for_others() {
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Once the first of them is read, the other five are waiting.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while done.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "no page was read");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 
     // Another user's synchronous page is taken, not refused, and is read in
     // turn rather than after the six pages queued before it.
@@ -659,7 +670,7 @@ async fn one_users_waiting_pages_leave_room_and_turns_for_others() {
     // And the first user's pages are all read in the end.
     for page in waiting {
         let text = page.await.unwrap().expect("a waiting page is read");
-        assert!(cer(&text, &format!("{ENGLISH}\n{FRENCH}")) < 0.05, "{text}");
+        assert!(cer(&text, &lines.join("\n")) < 0.05, "{text}");
     }
 }
 
@@ -1025,4 +1036,114 @@ async fn a_pdf_of_group_4_fax_pages_is_read() {
         let e = cer(page["text"].as_str().unwrap(), &want);
         assert!(e < 0.02, "CER {e:.3}: {page}");
     }
+}
+
+/// What the library calls in split mode: one page of a document, a page
+/// count, and the searchable PDF from pages already read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_page_a_page_count_and_a_pdf_from_read_pages() {
+    let ocr = start(|_| {}).await;
+    let tiff = two_page_tiff(&render(&[ENGLISH]), &render(&[FRENCH]));
+    let before = ocr.ocr.pages_recognized();
+    let r = ocr.raw_query(tiff.clone(), "image/tiff", "?page=2").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let doc: wire::ocr::Document = r.json().await.unwrap();
+    assert_eq!(doc.pages.len(), 1);
+    assert_eq!(doc.pages[0].page, 2);
+    assert!(cer(&doc.pages[0].text, FRENCH) < 0.05, "{}", doc.text);
+    assert_eq!(ocr.ocr.pages_recognized() - before, 1, "page 2 alone");
+    for bad in ["?page=0", "?page=3"] {
+        let r = ocr.raw_query(tiff.clone(), "image/tiff", bad).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+
+    let post = |path: &str, body: reqwest::Body, content_type: String| {
+        ocr.served
+            .client
+            .post(ocr.url(path))
+            .bearer_auth(&ocr.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let r = post("/v1/ocr/count", tiff.clone().into(), "image/tiff".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let count: wire::ocr::PageCount = r.json().await.unwrap();
+    assert_eq!(count.pages, 2);
+    assert_eq!(count.languages, "fra+eng");
+    let r = post(
+        "/v1/ocr/count",
+        b"plain text".to_vec().into(),
+        "text/plain".into(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        ocr.ocr.pages_recognized() - before,
+        1,
+        "counting reads nothing"
+    );
+
+    // The PDF of both pages, with page 2 as read above and page 1 blank.
+    let pages = vec![wire::ocr::Page::blank(1), doc.pages[0].clone()];
+    let pdf = |pages: &[wire::ocr::Page]| {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(tiff.clone()))
+            .part(
+                "pages",
+                reqwest::multipart::Part::bytes(serde_json::to_vec(pages).unwrap()),
+            );
+        ocr.served
+            .client
+            .post(ocr.url("/v1/ocr/pdf"))
+            .bearer_auth(&ocr.token)
+            .multipart(form)
+            .send()
+    };
+    let r = pdf(&pages).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    let made = r.bytes().await.unwrap();
+    assert!(made.starts_with(b"%PDF-"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("made.pdf");
+    std::fs::write(&path, &made).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args(["-f", "2", "-l", "2"])
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils)");
+    assert!(cer(&String::from_utf8_lossy(&text.stdout), FRENCH) < 0.05);
+    assert_eq!(
+        ocr.ocr.pages_recognized() - before,
+        1,
+        "the PDF reads nothing"
+    );
+
+    // Pages that are not what OCR gives are refused before any work.
+    let mut misnumbered = pages.clone();
+    misnumbered[1].page = 7;
+    let mut askew = pages.clone();
+    askew[1].rotation = 45;
+    for (what, bad) in [("misnumbered", misnumbered), ("askew", askew)] {
+        let r = pdf(&bad).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{what}");
+    }
+    let form =
+        reqwest::multipart::Form::new().part("file", reqwest::multipart::Part::bytes(tiff.clone()));
+    let r = ocr
+        .served
+        .client
+        .post(ocr.url("/v1/ocr/pdf"))
+        .bearer_auth(&ocr.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no pages");
 }

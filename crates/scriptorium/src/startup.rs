@@ -34,165 +34,36 @@ impl Application {
         let listener = TcpListener::bind(config.server.bind)
             .await
             .with_context(|| format!("binding {}", config.server.bind))?;
-        let budget = CoreBudget::detect();
-        let proxies = TrustedProxies::new(config.server.trusted_proxies.clone());
-        let mut readiness = Readiness::default();
-        let mut router = Router::new();
-        let openapi = openapi_document(targets);
-
-        let mut auth_service = None;
-        let mut verifier = None;
-        if targets.contains(Service::Auth) {
-            // Argon2 runs in bursts; it may use every core, and the
-            // semaphore in front of it keeps the queue bounded.
-            let auth = auth::Auth::open(config.auth.clone(), budget.total)
-                .await
-                .context("starting the auth service")?;
-            let local = auth.local_verifier(&config.tokens.audience);
-            verifier = Some(local.clone());
-            let state = auth::AuthState {
-                auth: auth.clone(),
-                verifier: local,
-                proxies: proxies.clone(),
-            };
-            if targets.serves_introspection() {
-                router = router.merge(auth::introspection_router(state.clone()));
-            }
-            router = router.merge(auth::router(state));
-            let check = auth.clone();
-            readiness.add("auth", move || {
-                let check = check.clone();
-                async move { check.ready().await }
-            });
-            auth_service = Some(auth);
-        }
+        let mut m = Mounting {
+            config: &config,
+            targets,
+            budget: CoreBudget::detect(),
+            proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+            readiness: Readiness::default(),
+            router: Router::new(),
+        };
+        let auth = m.auth().await?;
         // Services other than auth verify callers in-process when auth runs
         // here, else through the auth service's JWKS and introspection.
-        let verifier = match verifier {
-            Some(v) => v,
+        let verifier = match &auth {
+            Some((_, local)) => local.clone(),
             None => remote_verifier(&config)?,
         };
-
-        // llama.cpp and Tesseract keep their threads busy: when both run
-        // here they split the cores (llm gets the larger half) rather than
-        // compete for them. Auth's hashing is short and bursty and shares.
-        let both = targets.contains(Service::Llm) && targets.contains(Service::Ocr);
-        let llm_cores = if both {
-            budget.total.div_ceil(2)
-        } else {
-            budget.total
+        let (llm_cores, ocr_cores) = m.core_split();
+        m.llm(&verifier, llm_cores)?;
+        let ocr = m.ocr(&verifier, ocr_cores);
+        let (library, workers) = match m.documents(&verifier, ocr.as_ref()).await? {
+            Some((library, workers)) => (Some(library), Some(workers)),
+            None => (None, None),
         };
-        let ocr_cores = if both {
-            (budget.total - llm_cores).max(1)
-        } else {
-            budget.total
-        };
+        m.web(
+            &verifier,
+            listener.local_addr().context("the listener's address")?,
+        )?;
 
-        if targets.contains(Service::Llm) {
-            let threads = config.llm.threads.unwrap_or(llm_cores);
-            let llm = llm::Llm::start(&config.llm, threads).context("starting the llm service")?;
-            router = router.merge(llm::router(llm::LlmState {
-                llm: llm.clone(),
-                verifier: verifier.clone(),
-            }));
-            readiness.add("llm", move || {
-                let llm = llm.clone();
-                async move { llm.ready() }
-            });
-        }
-
-        let mut ocr_service = None;
-        if targets.contains(Service::Ocr) {
-            let ocr = ocr::Ocr::start(config.ocr.clone(), ocr_cores);
-            router = router.merge(ocr::router(ocr::OcrState {
-                ocr: ocr.clone(),
-                verifier: verifier.clone(),
-            }));
-            let check = ocr.clone();
-            readiness.add("ocr", move || {
-                let check = check.clone();
-                async move { check.ready() }
-            });
-            ocr_service = Some(ocr);
-        }
-
-        let (mut library, mut workers) = (None, None);
-        if targets.contains(Service::Documents) {
-            let ocr = ocr_service.clone().context(
-                "the documents target reads pages with the OCR engines of its own process: \
-                 run it with the ocr target (--target ocr,documents)",
-            )?;
-            let reader = Arc::new(documents::reader::LocalOcr(ocr.clone()));
-            let mut lib = documents::Library::open(config.documents.clone(), reader)
-                .await
-                .context("starting the documents service")?;
-            // Questions go to the OpenAI-compatible API: of this process's
-            // llm service when it runs here, else at documents.ask.llm_url.
-            if let Some(url) = &config.documents.ask.llm_url {
-                lib = lib.with_llm(client::Client::http(url, api_client()?));
-            } else if targets.contains(Service::Llm) {
-                lib = lib.with_llm(client::Client::in_process(kit::server::with_middleware(
-                    router.clone(),
-                    &config.server,
-                )));
-            }
-            router = router.merge(documents::router(documents::DocumentsState {
-                library: lib.clone(),
-                verifier: verifier.clone(),
-                proxies: proxies.clone(),
-            }));
-            let check = lib.clone();
-            readiness.add("documents", move || {
-                let check = check.clone();
-                async move { check.ready().await }
-            });
-            // One document more than OCR engines: a worker renders its next
-            // page only once its last one is recognized, and the extra one
-            // keeps the engines busy meanwhile (bench/library.sh: 80% of
-            // /v1/ocr's pages/s with as many workers as engines, 94% so).
-            let count = config.documents.workers.unwrap_or(ocr.workers() + 1);
-            workers = Some(documents::Workers::start(&lib, count));
-            library = Some(lib);
-        }
-
-        if targets.contains(Service::Web) {
-            // The console is a client of the APIs like any other: over HTTP
-            // at `web.api_url` (a gateway), or through the router of the
-            // services of this process, without a socket.
-            let apis = [
-                Service::Auth,
-                Service::Llm,
-                Service::Ocr,
-                Service::Documents,
-            ];
-            let client = match &config.web.api_url {
-                Some(url) => client::Client::http(url, api_client()?),
-                // The same middleware as a request from outside: request
-                // id, spans, metrics, limits.
-                None if apis.iter().any(|s| targets.contains(*s)) => client::Client::in_process(
-                    kit::server::with_middleware(router.clone(), &config.server),
-                ),
-                None => anyhow::bail!(
-                    "the web target alone calls the APIs at web.api_url \
-                     (SCRIPTORIUM_WEB__API_URL): set it"
-                ),
-            };
-            let listening = listener.local_addr().context("the listener's address")?;
-            let key = web::session_key(&config.web).context(
-                "the console's session key (web.session_key, SCRIPTORIUM_WEB__SESSION_KEY_FILE)",
-            )?;
-            router = router.merge(web::router(web::WebState::new(
-                client,
-                verifier.clone(),
-                &key,
-                &config.web,
-                proxies.clone(),
-                listening,
-            )));
-        }
-
-        let openapi = Arc::new(openapi);
-        router = router
+        let openapi = Arc::new(openapi_document(targets));
+        let router = m
+            .router
             .route(
                 "/openapi.json",
                 get(move || {
@@ -200,15 +71,15 @@ impl Application {
                     async move { axum::Json((*doc).clone()) }
                 }),
             )
-            .merge(kit::health::router(readiness));
+            .merge(kit::health::router(m.readiness));
         let router = kit::server::with_middleware(router, &config.server);
 
         Ok(Self {
             listener,
             router,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
-            auth: auth_service,
-            ocr: ocr_service,
+            auth: auth.map(|(auth, _)| auth),
+            ocr,
             library,
             workers,
         })
@@ -230,6 +101,220 @@ impl Application {
             workers.stop().await;
         }
         served
+    }
+}
+
+/// The services of `targets` mounted one by one on one router, each with
+/// its readiness check.
+struct Mounting<'a> {
+    config: &'a Config,
+    targets: &'a Targets,
+    budget: CoreBudget,
+    proxies: TrustedProxies,
+    readiness: Readiness,
+    router: Router,
+}
+
+impl Mounting<'_> {
+    fn mount(&mut self, routes: Router) {
+        self.router = std::mem::take(&mut self.router).merge(routes);
+    }
+
+    /// The services mounted so far, behind the same middleware as a request
+    /// from outside (request id, spans, metrics, limits): what a client in
+    /// this process calls.
+    fn in_process_client(&self) -> client::Client {
+        client::Client::in_process(kit::server::with_middleware(
+            self.router.clone(),
+            &self.config.server,
+        ))
+    }
+
+    /// Auth and the verifier it makes for the other services here.
+    async fn auth(&mut self) -> anyhow::Result<Option<(auth::Auth, Arc<TokenVerifier>)>> {
+        if !self.targets.contains(Service::Auth) {
+            return Ok(None);
+        }
+        // Argon2 runs in bursts; it may use every core, and the semaphore
+        // in front of it keeps the queue bounded.
+        let auth = auth::Auth::open(self.config.auth.clone(), self.budget.total)
+            .await
+            .context("starting the auth service")?;
+        let local = auth.local_verifier(&self.config.tokens.audience);
+        let state = auth::AuthState {
+            auth: auth.clone(),
+            verifier: local.clone(),
+            proxies: self.proxies.clone(),
+        };
+        if self.targets.serves_introspection() {
+            self.mount(auth::introspection_router(state.clone()));
+        }
+        self.mount(auth::router(state));
+        let check = auth.clone();
+        self.readiness.add("auth", move || {
+            let check = check.clone();
+            async move { check.ready().await }
+        });
+        Ok(Some((auth, local)))
+    }
+
+    /// The cores of the LLM and of OCR. llama.cpp and Tesseract keep their
+    /// threads busy: when both run here they split the cores (llm gets the
+    /// larger half) rather than compete for them. Auth's hashing is short
+    /// and bursty and shares.
+    fn core_split(&self) -> (usize, usize) {
+        let total = self.budget.total;
+        if self.targets.contains(Service::Llm) && self.targets.contains(Service::Ocr) {
+            let llm = total.div_ceil(2);
+            (llm, (total - llm).max(1))
+        } else {
+            (total, total)
+        }
+    }
+
+    fn llm(&mut self, verifier: &Arc<TokenVerifier>, cores: usize) -> anyhow::Result<()> {
+        if !self.targets.contains(Service::Llm) {
+            return Ok(());
+        }
+        let threads = self.config.llm.threads.unwrap_or(cores);
+        let llm = llm::Llm::start(&self.config.llm, threads).context("starting the llm service")?;
+        self.mount(llm::router(llm::LlmState {
+            llm: llm.clone(),
+            verifier: verifier.clone(),
+        }));
+        self.readiness.add("llm", move || {
+            let llm = llm.clone();
+            async move { llm.ready() }
+        });
+        Ok(())
+    }
+
+    fn ocr(&mut self, verifier: &Arc<TokenVerifier>, cores: usize) -> Option<ocr::Ocr> {
+        if !self.targets.contains(Service::Ocr) {
+            return None;
+        }
+        let ocr = ocr::Ocr::start(self.config.ocr.clone(), cores);
+        self.mount(ocr::router(ocr::OcrState {
+            ocr: ocr.clone(),
+            verifier: verifier.clone(),
+        }));
+        let check = ocr.clone();
+        self.readiness.add("ocr", move || {
+            let check = check.clone();
+            async move { check.ready() }
+        });
+        Some(ocr)
+    }
+
+    /// How the library reads pages, and how many engines read them: this
+    /// process's OCR when it has it, else OCR's API at `documents.ocr_url`.
+    fn page_reader(
+        &self,
+        ocr: Option<&ocr::Ocr>,
+    ) -> anyhow::Result<(Arc<dyn documents::reader::PageReader>, usize)> {
+        let settings = &self.config.documents;
+        match (ocr, &settings.ocr_url) {
+            (Some(ocr), _) => Ok((
+                Arc::new(documents::reader::LocalOcr(ocr.clone())),
+                ocr.workers(),
+            )),
+            (None, Some(url)) => {
+                let key = settings.ocr_api_key.clone().context(
+                    "documents.ocr_url needs the API key to read pages with \
+                     (SCRIPTORIUM_DOCUMENTS__OCR_API_KEY_FILE)",
+                )?;
+                let client = client::Client::http(url, api_client()?);
+                // As many pages in flight as this machine has cores: the
+                // engines are elsewhere, and their replicas scale apart.
+                Ok((
+                    Arc::new(documents::reader::HttpOcr::new(client, key)),
+                    self.budget.total.max(2),
+                ))
+            }
+            (None, None) => anyhow::bail!(
+                "the documents target reads pages with OCR: run it with the ocr target \
+                 (--target ocr,documents) or set documents.ocr_url \
+                 (SCRIPTORIUM_DOCUMENTS__OCR_URL)"
+            ),
+        }
+    }
+
+    async fn documents(
+        &mut self,
+        verifier: &Arc<TokenVerifier>,
+        ocr: Option<&ocr::Ocr>,
+    ) -> anyhow::Result<Option<(documents::Library, documents::Workers)>> {
+        if !self.targets.contains(Service::Documents) {
+            return Ok(None);
+        }
+        let (reader, engines) = self.page_reader(ocr)?;
+        let settings = &self.config.documents;
+        let mut lib = documents::Library::open(settings.clone(), reader)
+            .await
+            .context("starting the documents service")?;
+        // Questions go to the OpenAI-compatible API: of this process's llm
+        // service when it runs here, else at documents.ask.llm_url.
+        if let Some(url) = &settings.ask.llm_url {
+            lib = lib.with_llm(client::Client::http(url, api_client()?));
+        } else if self.targets.contains(Service::Llm) {
+            lib = lib.with_llm(self.in_process_client());
+        }
+        self.mount(documents::router(documents::DocumentsState {
+            library: lib.clone(),
+            verifier: verifier.clone(),
+            proxies: self.proxies.clone(),
+        }));
+        let check = lib.clone();
+        self.readiness.add("documents", move || {
+            let check = check.clone();
+            async move { check.ready().await }
+        });
+        // One document more than OCR engines: a worker reads its next page
+        // only once its last one is recognized, and the extra one keeps the
+        // engines busy meanwhile (bench/library.sh: 80% of /v1/ocr's
+        // pages/s with as many workers as engines, 94% so).
+        let count = settings.workers.unwrap_or(engines + 1);
+        let workers = documents::Workers::start(&lib, count);
+        Ok(Some((lib, workers)))
+    }
+
+    /// The console, a client of the APIs like any other: over HTTP at
+    /// `web.api_url` (a gateway), or through the router of the services of
+    /// this process, without a socket.
+    fn web(
+        &mut self,
+        verifier: &Arc<TokenVerifier>,
+        listening: std::net::SocketAddr,
+    ) -> anyhow::Result<()> {
+        if !self.targets.contains(Service::Web) {
+            return Ok(());
+        }
+        let apis = [
+            Service::Auth,
+            Service::Llm,
+            Service::Ocr,
+            Service::Documents,
+        ];
+        let client = match &self.config.web.api_url {
+            Some(url) => client::Client::http(url, api_client()?),
+            None if apis.iter().any(|s| self.targets.contains(*s)) => self.in_process_client(),
+            None => anyhow::bail!(
+                "the web target alone calls the APIs at web.api_url \
+                 (SCRIPTORIUM_WEB__API_URL): set it"
+            ),
+        };
+        let key = web::session_key(&self.config.web).context(
+            "the console's session key (web.session_key, SCRIPTORIUM_WEB__SESSION_KEY_FILE)",
+        )?;
+        self.mount(web::router(web::WebState::new(
+            client,
+            verifier.clone(),
+            &key,
+            &self.config.web,
+            self.proxies.clone(),
+            listening,
+        )));
+        Ok(())
     }
 }
 
@@ -263,13 +348,13 @@ pub fn openapi_document(targets: &Targets) -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The HTTP client the console calls the APIs with.
+/// The HTTP client other services' APIs are called with.
 fn api_client() -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(300))
         .build()
-        .context("building the console's HTTP client")
+        .context("building the HTTP client of the APIs")
 }
 
 /// A verifier for services running apart from the auth service.

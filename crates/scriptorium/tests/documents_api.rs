@@ -978,3 +978,81 @@ async fn a_damaged_page_fails_alone_and_the_rest_of_the_document_is_kept() {
         reads_like(&page.text, n);
     }
 }
+
+/// Split mode: a library process without OCR reads pages through OCR's
+/// HTTP API with its own API key, one page per call; OCR keeps nothing,
+/// and the uploader gets OCR's own answer about a bad upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_without_ocr_reads_its_pages_through_ocrs_api() {
+    let db = TestDb::new(Db::Sqlite).await;
+    let ocr = common::TestApp::start_targets(db.config(), &"auth,ocr".parse().unwrap()).await;
+    ocr.wait_ready().await;
+    let account = ocr.signed_up("library-reader").await;
+    let key = ocr
+        .create_api_key(account["access_token"].as_str().unwrap(), "library")
+        .await;
+
+    let mut config = db.config();
+    config.tokens.auth_url = Some(ocr.addr.clone());
+    config.documents.ocr_url = Some(ocr.addr.clone());
+    let documents: scriptorium::targets::Targets = "documents".parse().unwrap();
+    let refused = scriptorium::startup::Application::build(config.clone(), &documents).await;
+    let why = refused.err().expect("no key, no library").to_string();
+    assert!(why.contains("OCR_API_KEY"), "{why}");
+    config.documents.ocr_api_key = Some(key["secret"].as_str().unwrap().to_owned().into());
+    let app = common::TestApp::start_targets(config, &documents).await;
+    let ready = app.wait_ready().await;
+    assert_eq!(ready["checks"]["documents"], "ok", "{ready}");
+    assert!(app.ocr.is_none(), "no OCR engine in the library's process");
+    let user = ocr.signed_up("reader").await;
+    let lib = Library {
+        token: user["access_token"].as_str().unwrap().to_owned(),
+        app,
+        db,
+    };
+
+    let doc = lib.upload(tiff(2), "remote.tiff").await;
+    assert_eq!(doc.pages_total, Some(2), "counted by OCR");
+    let done = lib.wait_done(&doc.id).await;
+    assert_eq!(done.pages_done, 2);
+    let engines = ocr.ocr.as_ref().unwrap();
+    assert_eq!(engines.pages_recognized(), 2, "each page read once, there");
+    let json: wire::ocr::Document = lib
+        .get(&format!("/v1/documents/{}/json", doc.id))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<usize> = json.pages.iter().map(|p| p.page).collect();
+    assert_eq!(numbers, [1, 2]);
+    for p in &json.pages {
+        reads_like(&p.text, p.page);
+        assert!(p.words().count() >= 10, "words with boxes");
+    }
+
+    // The searchable PDF is made by OCR from the stored pages.
+    let r = lib.get(&format!("/v1/documents/{}/pdf", doc.id)).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.pdf");
+    std::fs::write(&out, r.bytes().await.unwrap()).unwrap();
+    assert_eq!(page_sizes(&out).len(), 2);
+    let second = poppler("pdftotext", &["-f", "2", "-l", "2"], &out);
+    reads_like(&second, 2);
+    assert_eq!(engines.pages_recognized(), 2, "the PDF reads nothing again");
+
+    // OCR's verdict on a bad upload, passed on as it was given.
+    let r = lib.upload_as(&lib.token, b"plain text".to_vec(), "x").await;
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let problem: Value = r.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/unsupported-media-type"),
+        "{problem}"
+    );
+    let list: DocumentList = lib.get("/v1/documents").await.json().await.unwrap();
+    assert_eq!(list.documents.len(), 1, "the refused upload is not kept");
+}

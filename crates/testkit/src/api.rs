@@ -49,26 +49,23 @@ impl Api {
             .expect("request sent")
     }
 
-    /// The body of `GET path` as text (e.g. `/metrics`).
-    pub async fn text(&self, path: &str) -> String {
-        let r = self
-            .client
+    /// `GET path` without a credential.
+    async fn get(&self, path: &str) -> Response {
+        self.client
             .get(self.url(path))
             .send()
             .await
-            .expect("request sent");
-        r.text().await.expect("a text body")
+            .expect("request sent")
+    }
+
+    /// The body of `GET path` as text (e.g. `/metrics`).
+    pub async fn text(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("a text body")
     }
 
     /// The JSON body of `GET path`.
     pub async fn get_json(&self, path: &str) -> Value {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request sent");
-        r.json().await.expect("a JSON body")
+        self.get(path).await.json().await.expect("a JSON body")
     }
 
     /// A new API key of the user behind `access`; the creation response.

@@ -30,11 +30,6 @@ impl Served {
             stop: Some(tx),
         }
     }
-
-    /// `GET path` with `token`.
-    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.api.get_auth(path, token).await
-    }
 }
 
 impl std::ops::Deref for Served {

@@ -30,6 +30,26 @@ pub struct OcrOptions {
     pub orientation: Option<String>,
 }
 
+/// One page of a document to read (`/v1/ocr?page=N`): only that page is
+/// decoded and recognized, as the library reads a document.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageSelection {
+    /// 1-based; every page when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1)]
+    pub page: Option<usize>,
+}
+
+/// A document checked as `/v1/ocr` checks one, and its page count
+/// (`/v1/ocr/count`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PageCount {
+    pub pages: usize,
+    /// The languages it will be read in, validated.
+    pub languages: String,
+}
+
 /// `[left, top, right, bottom]` in page pixels.
 pub type BBox = [u32; 4];
 
