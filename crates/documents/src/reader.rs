@@ -80,7 +80,7 @@ impl PageReader for LocalOcr {
         let pages = self.0.count_pages(bytes, &options).await?;
         Ok(Opened {
             pages,
-            languages: options.languages,
+            languages: options.languages.into(),
         })
     }
 
@@ -131,6 +131,10 @@ impl HttpOcr {
         self.key.expose_secret()
     }
 }
+
+/// Times a page is offered to a busy OCR (a few minutes at most) before the
+/// document goes back to the queue.
+const BUSY_TRIES: usize = 60;
 
 /// What the library makes of a failed call to OCR.
 fn call_failed(e: ClientError) -> ReadError {
@@ -185,11 +189,30 @@ impl PageReader for HttpOcr {
         options: &OcrOptions,
         index: usize,
     ) -> Result<wire::ocr::Page, ReadError> {
-        self.client
-            .ocr()
-            .page(&Caller::default(), self.token(), bytes, options, index + 1)
-            .await
-            .map_err(call_failed)
+        // A busy OCR (429) is waited for, as the in-process reader waits for
+        // room in the queue: the lease is renewed meanwhile, and the claim
+        // is not spent on OCR's load. Other failures go back to the queue.
+        for _ in 0..BUSY_TRIES {
+            let read = self
+                .client
+                .ocr()
+                .page(
+                    &Caller::default(),
+                    self.token(),
+                    bytes.clone(),
+                    options,
+                    index + 1,
+                )
+                .await;
+            match read {
+                Err(e) if e.status() == Some(StatusCode::TOO_MANY_REQUESTS) => {
+                    let secs = e.retry_after().unwrap_or(1).clamp(1, 10);
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                }
+                read => return read.map_err(call_failed),
+            }
+        }
+        Err(ReadError::Transient("OCR stayed busy".into()))
     }
 
     async fn searchable_pdf(

@@ -12,6 +12,7 @@ use kit::fair::{fair_channel_with_owner_capacity, FairChannel, FairSender, SendE
 use tokio::sync::oneshot;
 
 use crate::decode::Page;
+use crate::languages::Languages;
 use crate::osd::{rotate_ccw, Osd};
 use crate::scale;
 use crate::tess::{Engine, TessError};
@@ -20,7 +21,7 @@ use crate::tsv::{self, Block};
 /// What to do with one page.
 #[derive(Debug, Clone)]
 pub struct PageJob {
-    pub languages: String,
+    pub languages: Languages,
     pub psm: Option<i32>,
     pub dpi: u32,
     pub page_number: i32,
@@ -205,14 +206,13 @@ fn worker(
         metrics::gauge!("ocr_queue_depth").set(rx.len() as f64);
         let _enter = task.span.enter();
         let result = (|| {
-            if !engines.contains_key(&task.job.languages) {
-                let engine = Engine::new(tessdata.as_deref(), &task.job.languages)
-                    .map_err(|_| EngineError::Languages(task.job.languages.clone()))?;
-                engines.insert(task.job.languages.clone(), engine);
+            let languages = task.job.languages.as_str();
+            if !engines.contains_key(languages) {
+                let engine = Engine::new(tessdata.as_deref(), languages)
+                    .map_err(|_| EngineError::Languages(languages.to_owned()))?;
+                engines.insert(languages.to_owned(), engine);
             }
-            let engine = engines
-                .get_mut(&task.job.languages)
-                .ok_or(EngineError::Stopped)?;
+            let engine = engines.get_mut(languages).ok_or(EngineError::Stopped)?;
             // The page is read as it is first: an upright page that reads
             // well (most pages) costs no orientation pass. A page read
             // poorly, or read well in lines running down the page (text
@@ -249,7 +249,7 @@ fn worker(
         })();
         if let Err(EngineError::Failed(_)) = &result {
             // A failed engine may hold broken state: start afresh next time.
-            engines.remove(&task.job.languages);
+            engines.remove(task.job.languages.as_str());
         }
         let _ = task.reply.send(result);
     }

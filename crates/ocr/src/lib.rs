@@ -4,10 +4,12 @@
 //! confidences), text, hOCR or TSV.
 
 pub mod budget;
+pub mod compact;
 pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod error;
+pub mod languages;
 pub mod layout;
 pub mod leptonica;
 pub mod osd;

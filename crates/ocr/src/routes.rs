@@ -217,8 +217,10 @@ async fn recognize(
         None => s.ocr.run(&who.user_id, bytes, &opts).await?,
         Some(0) => return Err(OcrError::Option("page 0: pages count from 1".into())),
         Some(n) => {
+            // Refused at once when the queue is full, as a whole document.
+            s.ocr.room_for(&who.user_id)?;
             let (page, _) = s.ocr.run_page(&who.user_id, bytes, &opts, n - 1).await?;
-            Document::of_pages(opts.languages.clone(), vec![page])
+            Document::of_pages(opts.languages.to_string(), vec![page])
         }
     };
     Ok(rendered(&doc, opts.format))
@@ -244,7 +246,7 @@ async fn count(
     let pages = s.ocr.count_pages(upload.bytes, &opts).await?;
     Ok(Json(PageCount {
         pages,
-        languages: opts.languages,
+        languages: opts.languages.into(),
     }))
 }
 

@@ -12,6 +12,7 @@ use crate::config::OcrConfig;
 use crate::decode::{self, DecodeError, Format, Limits, Page, PageInfo};
 use crate::engine::{EngineError, EnginePool, OrientationCheck, PageJob, Recognized};
 use crate::error::OcrError;
+use crate::languages::Languages;
 use crate::pdf::{PdfDoc, PdfMode, PdfPage, PdfReader};
 use crate::searchable::TextLayer;
 use wire::ocr::PageSource;
@@ -45,7 +46,7 @@ impl std::str::FromStr for OutputFormat {
 /// Options of one request, validated.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub languages: String,
+    pub languages: Languages,
     pub mode: PdfMode,
     pub orientation: bool,
     pub psm: Option<i32>,
@@ -149,6 +150,14 @@ fn jpeg(page: &Page) -> Result<Vec<u8>, OcrError> {
     Ok(out)
 }
 
+/// A searchable PDF as it is sent and kept: written compactly, off the
+/// async threads (deflating a document's images takes a moment).
+async fn compacted(pdf: Vec<u8>) -> Result<Vec<u8>, OcrError> {
+    tokio::task::spawn_blocking(move || crate::compact::compact(pdf))
+        .await
+        .map_err(|e| OcrError::Upload(e.to_string()))
+}
+
 /// A white page, where one could not be read.
 fn blank_jpeg() -> Result<Vec<u8>, OcrError> {
     jpeg(&Page {
@@ -231,6 +240,12 @@ impl Ocr {
         self.pool.workers()
     }
 
+    /// Refuse (429) a page of `owner`'s that the queue has no room for now,
+    /// before anything is decoded.
+    pub fn room_for(&self, owner: &str) -> Result<(), OcrError> {
+        Ok(self.pool.room_for(owner)?)
+    }
+
     /// Pages this instance's engines have recognized.
     pub fn pages_recognized(&self) -> u64 {
         self.recognized.load(Ordering::Relaxed)
@@ -269,24 +284,9 @@ impl Ocr {
                 )))
             }
         };
-        // `fra+eng` arrives as `fra eng` when a query string's `+` is read as
-        // a space: accept `+`, spaces and commas alike.
-        let languages = languages
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .unwrap_or(&self.config.default_languages)
-            .split(['+', ' ', ','])
-            .filter(|l| !l.is_empty())
-            .collect::<Vec<_>>()
-            .join("+");
-        for lang in languages.split('+') {
-            if !self.installed.iter().any(|l| l == lang) {
-                return Err(OcrError::Option(format!(
-                    "language '{lang}' is not installed (installed: {})",
-                    self.installed.join(", ")
-                )));
-            }
-        }
+        let languages =
+            Languages::parse(languages, &self.config.default_languages, &self.installed)
+                .map_err(OcrError::Option)?;
         if let Some(p) = psm {
             // 0 is orientation detection only; 2 is not implemented by Tesseract.
             if !(1..=13).contains(&p) || p == 2 {
@@ -390,7 +390,7 @@ impl Ocr {
             .buffered(self.pool.workers())
             .try_collect()
             .await?;
-        Ok(Document::of_pages(opts.languages.clone(), pages))
+        Ok(Document::of_pages(opts.languages.to_string(), pages))
     }
 
     /// Read page `index` (0-based) of `owner`'s document alone, waiting for
@@ -443,7 +443,7 @@ impl Ocr {
                 .filter(|(_, p)| p.source == PageSource::Ocr && p.width > 0)
                 .map(|(i, p)| layer(i, p, p.rotation))
                 .collect();
-            return Ok(self.pdf.overlay(bytes, layers).await?);
+            return compacted(self.pdf.overlay(bytes, layers).await?).await;
         }
         let source = self.open(bytes.clone(), opts).await?;
         let as_is = format == Some(Format::Jpeg)
@@ -481,7 +481,7 @@ impl Ocr {
             let words = layer(i, result.unwrap_or(&blank), 0);
             builder.image_page(jpeg, size, words).await?;
         }
-        Ok(builder.save().await?)
+        compacted(builder.save().await?).await
     }
 
     /// How many pages a document has, by its headers alone.
