@@ -128,12 +128,7 @@ async fn a_document_is_stored_read_once_and_served_in_every_format() {
     assert_eq!(done.pages_done, 3);
     assert_eq!(lib.recognized(), 3, "each page is recognized once");
 
-    let json: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let json = lib.json(&doc.id).await;
     assert_eq!(json.pages.len(), 3);
     for (i, p) in json.pages.iter().enumerate() {
         assert_eq!(p.page, i + 1);
@@ -247,12 +242,7 @@ async fn restart_mid_document(db: Db, blobs: Blobs) {
         8,
         "pages recognized before ({before}) and after the restart"
     );
-    let json: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let json = lib.json(&doc.id).await;
     let numbers: Vec<usize> = json.pages.iter().map(|p| p.page).collect();
     assert_eq!(numbers, (1..=8).collect::<Vec<_>>());
     for p in &json.pages {
@@ -811,12 +801,7 @@ async fn the_searchable_pdf_gives_the_recognized_words_where_they_are() {
     ]);
     let doc = lib.upload(original.clone(), "mixed.pdf").await;
     lib.wait_done(&doc.id).await;
-    let read: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read = lib.json(&doc.id).await;
     let r = lib.get(&format!("/v1/documents/{}/pdf", doc.id)).await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/pdf");
@@ -879,12 +864,7 @@ async fn the_searchable_pdf_gives_the_recognized_words_where_they_are() {
     // Images become pages at the reading's resolution, with their words.
     let doc = lib.upload(tiff(2), "two.tiff").await;
     lib.wait_done(&doc.id).await;
-    let read: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read = lib.json(&doc.id).await;
     let made = lib
         .get(&format!("/v1/documents/{}/pdf", doc.id))
         .await
@@ -963,12 +943,7 @@ async fn a_damaged_page_fails_alone_and_the_rest_of_the_document_is_kept() {
     let doc = lib.upload(tiff_with_a_damaged_page(), "damaged.tiff").await;
     let done = lib.wait_done(&doc.id).await;
     assert_eq!((done.pages_done, done.pages_total), (3, Some(3)));
-    let read: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let read = lib.json(&doc.id).await;
     let damaged = &read.pages[1];
     assert!(damaged.error.is_some(), "{damaged:?}");
     assert!(damaged.text.is_empty());
@@ -1017,12 +992,7 @@ async fn a_library_without_ocr_reads_its_pages_through_ocrs_api() {
     assert_eq!(done.pages_done, 2);
     let engines = ocr.ocr.as_ref().unwrap();
     assert_eq!(engines.pages_recognized(), 2, "each page read once, there");
-    let json: wire::ocr::Document = lib
-        .get(&format!("/v1/documents/{}/json", doc.id))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let json = lib.json(&doc.id).await;
     let numbers: Vec<usize> = json.pages.iter().map(|p| p.page).collect();
     assert_eq!(numbers, [1, 2]);
     for p in &json.pages {

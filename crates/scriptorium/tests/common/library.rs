@@ -83,6 +83,13 @@ impl Library {
         r.json().await.unwrap()
     }
 
+    /// The document's pages as read (`/json`).
+    pub async fn json(&self, id: &str) -> wire::ocr::Document {
+        let r = self.get(&format!("/v1/documents/{id}/json")).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json().await.unwrap()
+    }
+
     /// Poll until `done` says so of the document.
     pub async fn wait_for(&self, id: &str, done: impl Fn(&Document) -> bool) -> Document {
         let deadline = Instant::now() + Duration::from_secs(120);
