@@ -137,7 +137,12 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     // A generated scan through the file picker.
     let dir = tempfile::tempdir().unwrap();
     let scan = dir.path().join("scan.png");
-    fixtures::render(&["Meeting notes", "Budget approved"], 56.0)
+    // A full page of text, so that reading it takes long enough for the
+    // list to show it being read before it shows it read.
+    let mut lines = vec!["Meeting notes".to_owned(), "Budget approved".to_owned()];
+    lines.extend(fixtures::sentences(1, 34, 9));
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    fixtures::render_on(&refs, 44.0, Some((2480, 3508)))
         .save(&scan)
         .unwrap();
     b.client
