@@ -4,7 +4,10 @@
 # into target/bench/. The llama-cpp-sys-2 crate vendors llama.cpp
 # without tools/server, so the server comes from the complete llama.cpp tree
 # inside the llama-cpp-python source distribution on PyPI (sha256-checked),
-# built the way llama.cpp builds it by default (Release, GGML_NATIVE, OpenMP).
+# built as llama.cpp builds it by default (GGML_NATIVE, OpenMP) but with
+# CMake's RelWithDebInfo (-O2), the build type our own engine is built with
+# (Cargo.toml explains why: Release crashed in ggml's AMX kernels here), so
+# the comparison holds the engine and compiler flags equal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=0.3.36
@@ -20,7 +23,7 @@ if [ ! -d "$OUT/llama.cpp" ]; then
   mv "$tmp/llama_cpp_python-$VERSION/vendor/llama.cpp" "$OUT/llama.cpp"
   rm -rf "$tmp"
 fi
-cmake -S "$OUT/llama.cpp" -B "$OUT/llama.cpp/build" -DCMAKE_BUILD_TYPE=Release \
+cmake -S "$OUT/llama.cpp" -B "$OUT/llama.cpp/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DGGML_NATIVE=ON -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF >/dev/null
 cmake --build "$OUT/llama.cpp/build" --target llama-server llama-batched-bench -j "$(nproc)" >/dev/null

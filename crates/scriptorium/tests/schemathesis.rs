@@ -46,8 +46,16 @@ async fn fuzz(app: &TestApp, key: &str, what: &str, examples: u32) {
     let schema = app.url("/openapi.json");
     let header = format!("Authorization: Bearer {key}");
     let report = std::env::temp_dir().join(format!("schemathesis-{what}"));
+    // Schemathesis keeps a cache of past failures under its working
+    // directory and replays them: each run starts in an empty one, so a
+    // run is its seed's alone and nothing lands in the checkout.
+    let work = std::env::temp_dir().join(format!("schemathesis-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("a working directory");
+    let cwd = work.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(bin)
+            .current_dir(&cwd)
             .args(["run", &schema])
             .args(["--checks", "not_a_server_error,response_schema_conformance"])
             .args([
@@ -67,6 +75,7 @@ async fn fuzz(app: &TestApp, key: &str, what: &str, examples: u32) {
     })
     .await
     .unwrap();
+    let _ = std::fs::remove_dir_all(&work);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The summary, past libtest's capture, so CI's log shows it.

@@ -543,6 +543,18 @@ fn png(lines: &[&str]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// The ids of the documents the library page lists, in its order.
+fn listed(html: &str) -> Vec<String> {
+    let row = "<tr data-id=\"";
+    let ids: Vec<String> = html
+        .split(row)
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    assert!(!ids.is_empty(), "no document listed: {html}");
+    ids
+}
+
 /// Upload one file to the library through the console and follow its page
 /// until the text is there: (document id, the document page).
 async fn read(c: &Client, app: &TestApp, file: Vec<u8>, name: &str) -> (String, String) {
@@ -560,9 +572,7 @@ async fn read(c: &Client, app: &TestApp, file: Vec<u8>, name: &str) -> (String, 
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (_, html) = page(c, app, "/library").await;
     // Newest first.
-    let row = "<tr><td><a href=\"/library/";
-    let at = html.find(row).expect("the document listed") + row.len();
-    let id = html[at..].split('"').next().unwrap().to_owned();
+    let id = listed(&html).remove(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (status, html) = page(c, app, &format!("/library/{id}")).await;
@@ -1064,9 +1074,7 @@ async fn the_library_page_uploads_downloads_and_deletes() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
-    let row = "<tr><td><a href=\"/library/";
-    let at = html.find(row).unwrap() + row.len();
-    let id = html[at..].split('"').next().unwrap().to_owned();
+    let id = listed(&html).remove(0);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let (_, html) = page(&c, &app, &format!("/library/{id}")).await;
@@ -1127,11 +1135,7 @@ async fn the_library_page_uploads_downloads_and_deletes() {
     let (status, _) = page(&c, &app, &format!("/library/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, html) = page(&c, &app, "/library").await;
-    assert_eq!(
-        html.matches("<tr><td><a href=\"/library/").count(),
-        1,
-        "{html}"
-    );
+    assert_eq!(listed(&html).len(), 1, "{html}");
     assert!(!original.is_empty());
     app.stop().await;
 }
