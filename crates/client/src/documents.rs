@@ -221,9 +221,31 @@ impl Documents<'_> {
         what: &str,
     ) -> Result<axum::http::Response<axum::body::Body>, ClientError> {
         let path = document_path(id, &format!("/{}", path_segment(what)));
+        self.file(caller, token, &path).await
+    }
+
+    /// Page `number` (1-based) of a document as a grey JPEG in the frame of
+    /// its word boxes, as [`Self::download`] gives a file.
+    pub async fn page_image(
+        &self,
+        caller: &Caller,
+        token: &str,
+        id: &str,
+        number: usize,
+    ) -> Result<axum::http::Response<axum::body::Body>, ClientError> {
+        let path = document_path(id, &format!("/pages/{number}/image"));
+        self.file(caller, token, &path).await
+    }
+
+    async fn file(
+        &self,
+        caller: &Caller,
+        token: &str,
+        path: &str,
+    ) -> Result<axum::http::Response<axum::body::Body>, ClientError> {
         let res = self
             .0
-            .send(caller, Method::GET, &path, Some(token), Payload::Empty)
+            .send(caller, Method::GET, path, Some(token), Payload::Empty)
             .await?;
         if res.status().is_success() {
             Ok(res)

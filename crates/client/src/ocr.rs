@@ -4,7 +4,7 @@
 use axum::http::Method;
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::Serialize;
-use wire::ocr::{Document, OcrOptions, Page, PageCount, PageSelection};
+use wire::ocr::{Document, OcrOptions, Page, PageCount, PageImage, PageSelection};
 
 use crate::transport::{body_bytes, read_json, refusal, Payload};
 use crate::{Caller, Client, ClientError};
@@ -13,11 +13,11 @@ use crate::{Caller, Client, ClientError};
 pub struct Ocr<'a>(pub(crate) &'a Client);
 
 #[derive(Serialize)]
-struct PageQuery<'a> {
+struct PageQuery<'a, S> {
     #[serde(flatten)]
     options: &'a OcrOptions,
     #[serde(flatten)]
-    selection: PageSelection,
+    selection: S,
 }
 
 fn raw(bytes: Bytes) -> Payload {
@@ -84,6 +84,32 @@ impl Ocr<'_> {
         }
     }
 
+    /// Page `number` (1-based) of a document as a grey JPEG to show under
+    /// its words, turned by `rotation` as its reading turned it.
+    pub async fn page_image(
+        &self,
+        caller: &Caller,
+        token: &str,
+        bytes: Bytes,
+        options: &OcrOptions,
+        number: usize,
+        rotation: u32,
+    ) -> Result<Bytes, ClientError> {
+        let query = PageQuery {
+            options,
+            selection: PageImage {
+                page: number,
+                rotation,
+            },
+        };
+        let path = crate::with_query("/v1/ocr/image", &query);
+        let res = self
+            .0
+            .send(caller, Method::POST, &path, Some(token), raw(bytes))
+            .await?;
+        accepted_bytes(res).await
+    }
+
     /// A searchable PDF of a document from its pages as they were read.
     pub async fn searchable_pdf(
         &self,
@@ -102,11 +128,16 @@ impl Ocr<'_> {
             .0
             .send(caller, Method::POST, &path, Some(token), form.payload())
             .await?;
-        if !res.status().is_success() {
-            return Err(refusal(res).await);
-        }
-        Ok(body_bytes(res).await?.1)
+        accepted_bytes(res).await
     }
+}
+
+/// The body of an answer that is not a refusal.
+async fn accepted_bytes(res: axum::http::Response<axum::body::Body>) -> Result<Bytes, ClientError> {
+    if !res.status().is_success() {
+        return Err(refusal(res).await);
+    }
+    Ok(body_bytes(res).await?.1)
 }
 
 /// A `multipart/form-data` body (RFC 7578) of a few parts, written whole:

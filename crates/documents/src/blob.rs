@@ -65,6 +65,10 @@ impl Blobs {
         Key::from(format!("documents/{id}/searchable.pdf"))
     }
 
+    fn page_image(id: &str, number: i64) -> Key {
+        Key::from(format!("documents/{id}/pages/{number}.jpg"))
+    }
+
     fn folder(id: &str) -> Key {
         Key::from(format!("documents/{id}"))
     }
@@ -94,7 +98,32 @@ impl Blobs {
     /// A document's searchable PDF, if it was made.
     #[tracing::instrument(skip_all, name = "blob_get", fields(document = id))]
     pub async fn searchable_pdf_of(&self, id: &str) -> Result<Option<Bytes>, BlobError> {
-        match self.store.get(&Self::searchable_pdf(id)).await {
+        self.made(&Self::searchable_pdf(id)).await
+    }
+
+    /// Keep the picture of a document's page, made once.
+    #[tracing::instrument(skip_all, name = "blob_put", fields(document = id, page = number, bytes = bytes.len()))]
+    pub async fn put_page_image(
+        &self,
+        id: &str,
+        number: i64,
+        bytes: Bytes,
+    ) -> Result<(), BlobError> {
+        self.store
+            .put(&Self::page_image(id, number), PutPayload::from(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// The picture of a document's page, if it was made.
+    #[tracing::instrument(skip_all, name = "blob_get", fields(document = id, page = number))]
+    pub async fn page_image_of(&self, id: &str, number: i64) -> Result<Option<Bytes>, BlobError> {
+        self.made(&Self::page_image(id, number)).await
+    }
+
+    /// A derived object, if it was made.
+    async fn made(&self, key: &Key) -> Result<Option<Bytes>, BlobError> {
+        match self.store.get(key).await {
             Ok(found) => Ok(Some(found.bytes().await?)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(e.into()),

@@ -30,6 +30,8 @@ pub enum DocumentsError {
     BadFilter(String),
     #[error("the searchable PDF could not be made: {0}")]
     NoPdf(String),
+    #[error("the page's image could not be made: {0}")]
+    NoImage(crate::reader::ReadError),
     #[error("{0}")]
     BadQuestion(String),
     #[error("no such conversation")]
@@ -110,6 +112,16 @@ impl From<DocumentsError> for Problem {
                 )
                 .detail(e.to_string())
             }
+            DocumentsError::NoImage(crate::reader::ReadError::Transient(e)) => {
+                tracing::warn!(error = %e, "a page's image");
+                Problem::unavailable("OCR is busy or unavailable; try again", 5)
+            }
+            e @ DocumentsError::NoImage(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no-image",
+                "No image of the page",
+            )
+            .detail(e.to_string()),
             DocumentsError::Database(e) => {
                 tracing::error!(error = %e, "documents database");
                 Problem::unavailable("the library's database is unavailable", 5)

@@ -231,6 +231,53 @@ impl Library {
             .ok_or(DocumentsError::NoPage(number))
     }
 
+    /// After an object of document `id` was made: a document deleted
+    /// meanwhile leaves nothing behind, and is not found.
+    async fn still_kept(&self, owner: &str, id: &str) -> Result<(), DocumentsError> {
+        if self.store.get(owner, id).await?.is_none() {
+            self.blobs.delete_document(id).await?;
+            return Err(DocumentsError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Page `number` of a document as a grey JPEG to show under its words,
+    /// in the frame of its boxes: made by OCR from the original on the
+    /// first request once the page is read, then kept beside the original.
+    #[tracing::instrument(skip_all, name = "document_page_image", fields(user = owner, document = id, page = number))]
+    pub async fn page_image(
+        &self,
+        owner: &str,
+        id: &str,
+        number: i64,
+    ) -> Result<Bytes, DocumentsError> {
+        let row = self.get(owner, id).await?;
+        let read = self
+            .store
+            .page(&row.id, number)
+            .await?
+            .ok_or(DocumentsError::NoPage(number))?;
+        if let Some(jpeg) = self.blobs.page_image_of(&row.id, number).await? {
+            return Ok(jpeg);
+        }
+        let rotation =
+            serde_json::from_str::<wire::ocr::Page>(&read.result).map_or(0, |p| p.rotation);
+        let options: OcrOptions = serde_json::from_str(&row.options).unwrap_or_default();
+        let original = self.blobs.original_of(&row.id).await?;
+        let index = usize::try_from(number - 1).map_err(|_| DocumentsError::NoPage(number))?;
+        let jpeg = Bytes::from(
+            self.reader
+                .page_image(original, &options, index, rotation)
+                .await
+                .map_err(DocumentsError::NoImage)?,
+        );
+        self.blobs
+            .put_page_image(&row.id, number, jpeg.clone())
+            .await?;
+        self.still_kept(owner, &row.id).await?;
+        Ok(jpeg)
+    }
+
     /// A searchable PDF of a document that is done: made on the first
     /// request from the original and the stored pages, then kept in the
     /// blob store beside the original.
@@ -260,11 +307,7 @@ impl Library {
                 .map_err(|e| DocumentsError::NoPdf(e.to_string()))?,
         );
         self.blobs.put_searchable_pdf(&row.id, pdf.clone()).await?;
-        // Deleted meanwhile: nothing of it may stay behind.
-        if self.store.get(owner, &row.id).await?.is_none() {
-            self.blobs.delete_document(&row.id).await?;
-            return Err(DocumentsError::NotFound);
-        }
+        self.still_kept(owner, &row.id).await?;
         metrics::counter!("documents_pdfs_made_total").increment(1);
         Ok((row, pdf))
     }

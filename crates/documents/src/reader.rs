@@ -48,6 +48,16 @@ pub trait PageReader: Send + Sync + 'static {
         options: &OcrOptions,
         pages: &[wire::ocr::Page],
     ) -> Result<Vec<u8>, ReadError>;
+
+    /// Page `index` (0-based) as a grey JPEG to show under its words,
+    /// turned by `rotation` as its reading turned it.
+    async fn page_image(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+        rotation: u32,
+    ) -> Result<Vec<u8>, ReadError>;
 }
 
 /// How a refusal of OCR reads to the library: permanent when the document
@@ -109,6 +119,20 @@ impl PageReader for LocalOcr {
         let options = self.0.options(options).map_err(refused)?;
         self.0
             .searchable_pdf(bytes, &options, pages)
+            .await
+            .map_err(refused)
+    }
+
+    async fn page_image(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+        rotation: u32,
+    ) -> Result<Vec<u8>, ReadError> {
+        let options = self.0.options(options).map_err(refused)?;
+        self.0
+            .page_image(bytes, &options, index, rotation)
             .await
             .map_err(refused)
     }
@@ -224,6 +248,28 @@ impl PageReader for HttpOcr {
         self.client
             .ocr()
             .searchable_pdf(&Caller::default(), self.token(), bytes, options, pages)
+            .await
+            .map(Vec::from)
+            .map_err(call_failed)
+    }
+
+    async fn page_image(
+        &self,
+        bytes: Bytes,
+        options: &OcrOptions,
+        index: usize,
+        rotation: u32,
+    ) -> Result<Vec<u8>, ReadError> {
+        self.client
+            .ocr()
+            .page_image(
+                &Caller::default(),
+                self.token(),
+                bytes,
+                options,
+                index + 1,
+                rotation,
+            )
             .await
             .map(Vec::from)
             .map_err(call_failed)

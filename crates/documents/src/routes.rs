@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, Path, Request, State};
 use axum::http::header::{
-    CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION,
+    X_CONTENT_TYPE_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
@@ -67,6 +68,7 @@ fn api() -> OpenApiRouter<DocumentsState> {
         .routes(routes!(tsv))
         .routes(routes!(json))
         .routes(routes!(page))
+        .routes(routes!(page_image))
         .routes(routes!(pdf))
         .routes(routes!(search))
         .routes(routes!(ask))
@@ -311,12 +313,46 @@ async fn page(
     who: Principal,
     Path((id, number)): Path<(String, String)>,
 ) -> Result<Json<wire::ocr::Page>, DocumentsError> {
-    let number: i64 = match number.parse() {
-        Ok(n) if n >= 1 => n,
-        _ => return Err(DocumentsError::NotAPage(number.chars().take(20).collect())),
-    };
-    let row = s.library.page(&who.user_id, &id, number).await?;
+    let row = s
+        .library
+        .page(&who.user_id, &id, page_number(&number)?)
+        .await?;
     Ok(Json(page_result(row)))
+}
+
+#[utoipa::path(get, path = "/v1/documents/{id}/pages/{number}/image", tag = "documents", security(("bearer" = [])),
+    params(("id" = String, Path), ("number" = i64, Path, description = "1-based")),
+    responses((status = 200, description = "the page as read, grey JPEG of at most 1600 pixels a side, in the frame of its word boxes (scale them by its size over the page's)", content_type = "image/jpeg"),
+              (status = 404, description = "unknown, not yours, or the page not read yet"),
+              (status = 422, description = "the page cannot be pictured (it could not be decoded)"),
+              (status = 503, description = "OCR is busy; see Retry-After")))]
+async fn page_image(
+    State(s): State<DocumentsState>,
+    who: Principal,
+    Path((id, number)): Path<(String, String)>,
+) -> Result<Response, DocumentsError> {
+    let number = page_number(&number)?;
+    let jpeg = s.library.page_image(&who.user_id, &id, number).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            // A page's picture never changes: the document is kept as read.
+            (
+                CACHE_CONTROL,
+                HeaderValue::from_static("private, max-age=86400"),
+            ),
+        ],
+        jpeg,
+    )
+        .into_response())
+}
+
+/// A page number of a path: 1 or more.
+fn page_number(number: &str) -> Result<i64, DocumentsError> {
+    match number.parse() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(DocumentsError::NotAPage(number.chars().take(20).collect())),
+    }
 }
 
 #[utoipa::path(get, path = "/v1/documents/{id}/pdf", tag = "documents", security(("bearer" = [])),

@@ -18,7 +18,7 @@ use kit::token::{Principal, TokenVerifier};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use wire::ocr::{PageCount, PageSelection};
+use wire::ocr::{PageCount, PageImage, PageSelection};
 use wire::openapi::BearerAuth;
 
 use crate::error::OcrError;
@@ -43,6 +43,7 @@ fn api() -> OpenApiRouter<OcrState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(recognize))
         .routes(routes!(count))
+        .routes(routes!(page_image))
         .routes(routes!(searchable_pdf))
         .routes(routes!(languages))
         .routes(routes!(create_job))
@@ -224,6 +225,34 @@ async fn recognize(
         }
     };
     Ok(rendered(&doc, opts.format))
+}
+
+/// One page of a document as a grey JPEG to show under its words (at most
+/// 1600 pixels a side), turned as its reading turned it; a PDF page is
+/// rendered whatever its text layer. What the library's page view draws.
+#[utoipa::path(post, path = "/v1/ocr/image", tag = "ocr", security(("bearer" = [])), params(OcrParams, PageImage),
+    request_body(content = Vec<u8>, description = "the document, raw or as multipart field `file`",
+                 content_type = "application/octet-stream"),
+    responses((status = 200, description = "the page, grey JPEG", content_type = "image/jpeg"),
+              (status = 413, description = "over a size, pixel or page limit"),
+              (status = 415, description = "not a supported file type"),
+              (status = 422, description = "corrupt file or page, no such page, or invalid option")))]
+async fn page_image(
+    State(s): State<OcrState>,
+    _who: Principal,
+    Query(mut params): Query<OcrParams>,
+    Query(which): Query<PageImage>,
+    req: Request,
+) -> Result<Response, OcrError> {
+    let (upload, opts) = document(req, &s, &mut params).await?;
+    let Some(index) = which.page.checked_sub(1) else {
+        return Err(OcrError::Option("page 0: pages count from 1".into()));
+    };
+    let jpeg = s
+        .ocr
+        .page_image(upload.bytes, &opts, index, which.rotation)
+        .await?;
+    Ok(([(CONTENT_TYPE, "image/jpeg")], jpeg).into_response())
 }
 
 /// Check a document as `/v1/ocr` would read it (format, limits, options)

@@ -159,6 +159,30 @@ async fn compacted(pdf: Vec<u8>) -> Result<Vec<u8>, OcrError> {
 }
 
 /// A white page, where one could not be read.
+/// The longest side of a page's picture for the console.
+pub const PREVIEW_SIDE: u32 = 1600;
+
+/// `page` shrunk to fit [`PREVIEW_SIDE`], or as it is when it fits.
+fn preview(page: &Page) -> Page {
+    let longest = page.width.max(page.height);
+    if longest <= PREVIEW_SIDE {
+        return page.clone();
+    }
+    let scale = f64::from(PREVIEW_SIDE) / f64::from(longest);
+    let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
+    let (width, height) = (side(page.width), side(page.height));
+    let Some(gray) = image::GrayImage::from_raw(page.width, page.height, page.gray.clone()) else {
+        return page.clone();
+    };
+    let small =
+        image::imageops::resize(&gray, width, height, image::imageops::FilterType::Triangle);
+    Page {
+        width,
+        height,
+        gray: small.into_raw(),
+    }
+}
+
 fn blank_jpeg() -> Result<Vec<u8>, OcrError> {
     jpeg(&Page {
         width: 8,
@@ -484,6 +508,52 @@ impl Ocr {
         compacted(builder.save().await?).await
     }
 
+    /// Page `index` (0-based) as a picture to show under its words: decoded,
+    /// or rendered whatever its text layer, under the decode budget; turned
+    /// by `rotation` as it was when read, so it is in the frame of the
+    /// page's boxes; at most [`PREVIEW_SIDE`] pixels a side; grey JPEG.
+    #[tracing::instrument(skip_all, name = "ocr_page_image", fields(bytes = bytes.len(), page = index + 1))]
+    pub async fn page_image(
+        &self,
+        bytes: bytes::Bytes,
+        opts: &Options,
+        index: usize,
+        rotation: u32,
+    ) -> Result<Vec<u8>, OcrError> {
+        if !rotation.is_multiple_of(90) || rotation >= 360 {
+            return Err(OcrError::Option(format!(
+                "rotation: {rotation} is not 0, 90, 180 or 270"
+            )));
+        }
+        let opts = Options {
+            mode: PdfMode::Force,
+            ..opts.clone()
+        };
+        let source = self.open(bytes, &opts).await?;
+        let total = source.len();
+        if index >= total {
+            return Err(OcrError::Option(format!(
+                "page {} of a document of {total}",
+                index + 1
+            )));
+        }
+        let _reservation = self.budget.reserve(source.need(index), None).await?;
+        match source.page(index, self.limits()).await? {
+            PdfPage::Image(page) => tokio::task::spawn_blocking(move || {
+                jpeg(&preview(&crate::osd::rotate_ccw(&page, rotation)))
+            })
+            .await
+            .map_err(|e| OcrError::Upload(e.to_string()))?,
+            PdfPage::Refused(e) => Err(e.into()),
+            PdfPage::Failed { error } => Err(DecodeError::Corrupt(error).into()),
+            PdfPage::Text { .. } => Err(DecodeError::Corrupt(format!(
+                "page {} could not be rendered",
+                index + 1
+            ))
+            .into()),
+        }
+    }
+
     /// How many pages a document has, by its headers alone.
     pub async fn count_pages(
         &self,
@@ -556,5 +626,32 @@ impl Ocr {
         }
         drop(reservation);
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(width: u32, height: u32) -> Page {
+        Page {
+            width,
+            height,
+            gray: vec![200; (width * height) as usize],
+        }
+    }
+
+    #[test]
+    fn a_large_page_is_pictured_at_the_preview_side_in_its_shape() {
+        let small = preview(&page(3200, 1000));
+        assert_eq!((small.width, small.height), (PREVIEW_SIDE, 500));
+        assert_eq!(small.gray.len(), (PREVIEW_SIDE * 500) as usize);
+        assert!(small.gray.iter().all(|&g| g == 200));
+    }
+
+    #[test]
+    fn a_page_that_fits_is_pictured_as_it_is() {
+        let fits = preview(&page(100, 60));
+        assert_eq!((fits.width, fits.height), (100, 60));
     }
 }

@@ -954,6 +954,100 @@ async fn a_damaged_page_fails_alone_and_the_rest_of_the_document_is_kept() {
     }
 }
 
+/// How far apart two grey pictures are: mean absolute difference per
+/// pixel, `b` scaled to `a`'s size.
+fn apart(a: &GrayImage, b: &GrayImage) -> f64 {
+    let b = image::imageops::resize(
+        b,
+        a.width(),
+        a.height(),
+        image::imageops::FilterType::Triangle,
+    );
+    let sum: u64 = a
+        .pixels()
+        .zip(b.pixels())
+        .map(|(p, q)| u64::from(p.0[0].abs_diff(q.0[0])))
+        .sum();
+    sum as f64 / f64::from(a.width() * a.height())
+}
+
+/// A page's picture: upright as it was read (a page scanned sideways is
+/// turned back), in the frame of its boxes, made once and kept with the
+/// document, private, gone with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_page_is_pictured_upright_in_the_frame_of_its_boxes() {
+    let lib = start(TestDb::new(Db::Sqlite).await, |_| {}).await;
+    let lines = fixtures::sentences(20, 8, 8);
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let upright = fixtures::render(&refs, 40.0);
+    let sideways = image::imageops::rotate90(&upright);
+    let mut png = Cursor::new(Vec::new());
+    sideways
+        .write_to(&mut png, image::ImageFormat::Png)
+        .unwrap();
+    let doc = lib.upload(png.into_inner(), "sideways.png").await;
+    lib.wait_done(&doc.id).await;
+    let read = &lib.json(&doc.id).await.pages[0];
+    assert_eq!(read.rotation, 90, "read turned back");
+    let recognized = lib.recognized();
+
+    let path = format!("/v1/documents/{}/pages/1/image", doc.id);
+    let r = lib.get(&path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let jpeg = r.bytes().await.unwrap();
+    let shown = image::load_from_memory(&jpeg).unwrap().to_luma8();
+    assert!(shown.width().max(shown.height()) <= 1600);
+    let ratio = (f64::from(shown.width()) / f64::from(shown.height()))
+        / (f64::from(read.width) / f64::from(read.height));
+    assert!(
+        (0.99..1.01).contains(&ratio),
+        "{}x{} for a {}x{} page",
+        shown.width(),
+        shown.height(),
+        read.width,
+        read.height
+    );
+    // Upright: close to the page as it was written, far from it turned over.
+    let turned_over = image::imageops::rotate180(&upright);
+    let (near, far) = (apart(&shown, &upright), apart(&shown, &turned_over));
+    assert!(
+        near * 2.0 < far,
+        "{near:.1} from upright, {far:.1} from turned over"
+    );
+
+    // Made once: the same bytes again, kept beside the original, and no
+    // page recognized for it.
+    assert_eq!(lib.get(&path).await.bytes().await.unwrap(), jpeg);
+    assert_eq!(lib.recognized(), recognized);
+    let keys = lib.library().blobs().keys(None).await.unwrap();
+    assert!(
+        keys.contains(&format!("documents/{}/pages/1.jpg", doc.id)),
+        "{keys:?}"
+    );
+
+    // No such page, no page number, another user: 404.
+    for bad in ["2", "0", "x"] {
+        let r = lib
+            .get(&format!("/v1/documents/{}/pages/{bad}/image", doc.id))
+            .await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "page {bad}");
+        assert_eq!(r.headers()["content-type"], "application/problem+json");
+    }
+    let other = lib.app.signed_up("someone-else").await;
+    let r = lib
+        .app
+        .get_auth(&path, other["access_token"].as_str().unwrap())
+        .await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        lib.delete_as(&lib.token, &doc.id).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(lib.library().blobs().keys(None).await.unwrap().is_empty());
+}
+
 /// Split mode: a library process without OCR reads pages through OCR's
 /// HTTP API with its own API key, one page per call; OCR keeps nothing,
 /// and the uploader gets OCR's own answer about a bad upload.
@@ -1010,6 +1104,21 @@ async fn a_library_without_ocr_reads_its_pages_through_ocrs_api() {
     let second = poppler("pdftotext", &["-f", "2", "-l", "2"], &out);
     reads_like(&second, 2);
     assert_eq!(engines.pages_recognized(), 2, "the PDF reads nothing again");
+
+    // A page's picture is made by OCR too, and reads nothing.
+    let r = lib
+        .get(&format!("/v1/documents/{}/pages/2/image", doc.id))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    let shown = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    let read = &json.pages[1];
+    if read.width.max(read.height) <= 1600 {
+        assert_eq!((shown.width(), shown.height()), (read.width, read.height));
+    } else {
+        assert_eq!(shown.width().max(shown.height()), 1600);
+    }
+    assert_eq!(engines.pages_recognized(), 2, "the picture reads nothing");
 
     // OCR's verdict on a bad upload, passed on as it was given.
     let r = lib.upload_as(&lib.token, b"plain text".to_vec(), "x").await;

@@ -65,6 +65,11 @@ async fn fuzz(app: &TestApp, key: &str, what: &str, examples: u32) {
                 "20261205",
             ])
             .args(["--workers", "1", "--request-timeout", "120"])
+            // The retired `/v1/ocr/jobs` paths only redirect (tests/
+            // documents_api.rs holds them to it); schemathesis infers links
+            // from their Location headers that its own stateful phase then
+            // rejects as invalid.
+            .args(["--exclude-path-regex", "^/v1/ocr/jobs"])
             .args(["--header", &header])
             .arg("--report-dir")
             .arg(&report)

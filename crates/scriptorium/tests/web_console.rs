@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::{Db, TestApp, TestDb, PASSWORD};
 use futures::StreamExt;
+use image::GenericImageView;
 use reqwest::multipart::{Form, Part};
 use reqwest::redirect::Policy;
 use reqwest::{Client, StatusCode};
@@ -543,6 +544,18 @@ fn png(lines: &[&str]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// The picture at `path` on the console: a JPEG that is kept a while.
+async fn pictured(c: &Client, app: &TestApp, path: &str) -> image::DynamicImage {
+    let r = c.get(app.url(path)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{path}");
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert!(r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("private"));
+    image::load_from_memory(&r.bytes().await.unwrap()).expect("a JPEG")
+}
+
 /// The ids of the documents the library page lists, in its order.
 fn listed(html: &str) -> Vec<String> {
     let row = "<tr data-id=\"";
@@ -606,10 +619,10 @@ async fn a_document_page_draws_the_words_over_the_scan() {
     let text = between(&html, "<pre class=\"text\">", "</pre>");
     let found = fixtures::cer(text.trim(), "Quarterly report\nRevenue grew strongly");
     assert!(found < 0.1, "character error rate {found}: {text}");
-    // The words over the uploaded image, with their confidences.
-    let original = format!("/library/{id}/download/original");
+    // The words over the page's picture, with their confidences.
+    let picture = format!("/library/{id}/pages/1/image");
     assert!(
-        html.contains(&format!("<image href=\"{original}\"")),
+        html.contains(&format!("<image href=\"{picture}\"")),
         "{html}"
     );
     assert!(html.matches("<rect class=\"word ").count() >= 5);
@@ -617,7 +630,14 @@ async fn a_document_page_draws_the_words_over_the_scan() {
         html.contains("Revenue · "),
         "a word's confidence in its title"
     );
-    let r = c.get(app.url(&original)).send().await.unwrap();
+    let shown = pictured(&c, &app, &picture).await;
+    let scanned = image::load_from_memory(&scan).unwrap();
+    assert_eq!(shown.dimensions(), scanned.dimensions());
+    let r = c
+        .get(app.url(&format!("/library/{id}/download/original")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "image/png");
     assert_eq!(r.bytes().await.unwrap().as_ref(), scan.as_slice());
 
@@ -636,20 +656,45 @@ async fn a_document_page_draws_the_words_over_the_scan() {
     let json: serde_json::Value = get("json").await.unwrap().json().await.unwrap();
     assert_eq!(json["pages"][0]["page"], 1);
 
-    // A PDF's words are written on blank paper: no image lies under them.
+    // A born-digital PDF's page is rendered under its words too, in the
+    // frame of its boxes, and its words are not written over it again.
     let letter = fixtures::pdf(&[fixtures::PdfPageSpec::Text(vec![
-        "Paper only, no picture.".into()
+        "Rendered under its words.".into(),
     ])]);
-    let (_, html) = read(&c, &app, letter, "letter.pdf").await;
-    assert!(!html.contains("<image href"), "{html}");
-    assert!(html.contains("<rect class=\"paper\""));
-    assert!(html.contains(">picture.</text>"), "{html}");
+    let (pdf_id, html) = read(&c, &app, letter, "letter.pdf").await;
+    let picture_of_pdf = format!("/library/{pdf_id}/pages/1/image");
+    assert!(
+        html.contains(&format!("<image href=\"{picture_of_pdf}\"")),
+        "{html}"
+    );
+    assert!(!html.contains("<rect class=\"paper\""), "{html}");
+    assert!(!html.contains(">words.</text>"), "{html}");
+    let shown = pictured(&c, &app, &picture_of_pdf).await;
+    let json: serde_json::Value = c
+        .get(app.url(&format!("/library/{pdf_id}/download/json")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (w, h) = (
+        json["pages"][0]["width"].as_f64().unwrap(),
+        json["pages"][0]["height"].as_f64().unwrap(),
+    );
+    let (sw, sh) = shown.dimensions();
+    assert!(sw.max(sh) <= 1600, "{sw}x{sh}");
+    let ratio = (f64::from(sw) / f64::from(sh)) / (w / h);
+    assert!((0.99..1.01).contains(&ratio), "{sw}x{sh} against {w}x{h}");
+    // Its text is drawn: the picture has ink.
+    let ink = shown.to_luma8().pixels().filter(|p| p.0[0] < 128).count();
+    assert!(ink > 50, "{ink} dark pixels");
 
-    // Another user sees neither the page nor the image.
+    // Another user sees neither the page nor its picture.
     let mallory = signed_in(&app, "mallory", "/library").await;
     let (status, _) = page(&mallory, &app, &format!("/library/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let r = mallory.get(app.url(&original)).send().await.unwrap();
+    let r = mallory.get(app.url(&picture)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
     app.stop().await;

@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
+};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use client::ClientError;
@@ -33,8 +35,6 @@ csrf_field!(AskForm);
 pub(crate) const MAX_UPLOAD_BYTES: usize = (64 << 20) + (64 << 10);
 /// The Content-Security-Policy of downloads.
 const DOWNLOAD_POLICY: &str = "default-src 'none'; sandbox";
-/// The largest original drawn under its words (larger ones: on paper).
-const MAX_OVERLAY_IMAGE_BYTES: u64 = 16 << 20;
 /// What a document page offers to download.
 const DOWNLOADS: &[&str] = &["original", "pdf", "text", "hocr", "tsv", "json"];
 
@@ -198,18 +198,6 @@ pub(crate) async fn document(
     } else {
         Vec::new()
     };
-    // A one-page image that browsers show lies under its words; its type
-    // is read off the original's headers, its body left unread. The service
-    // still reads the original to answer, so only originals small enough
-    // to draw are asked for.
-    let image = pages.len() == 1
-        && doc.bytes <= MAX_OVERLAY_IMAGE_BYTES
-        && docs
-            .download(caller, token, &id, "original")
-            .await
-            .ok()
-            .and_then(|r| r.headers().get(CONTENT_TYPE).cloned())
-            .is_some_and(|t| overlay::browser_image(t.to_str().unwrap_or("")));
     let marks = query
         .mark
         .as_deref()
@@ -219,7 +207,7 @@ pub(crate) async fn document(
         .iter()
         .map(|p| {
             let marked = query.page == Some(p.page);
-            overlay::page_view(p, image, if marked { &marks } else { &[] })
+            overlay::page_view(p, if marked { &marks } else { &[] })
         })
         .collect();
     let ctx = json!({ "doc": doc, "pages": views });
@@ -521,11 +509,38 @@ pub(crate) async fn download(
         .documents()
         .download(caller, token, &id, &kind)
         .await;
+    relayed(&state, &m, &id, sent)
+}
+
+/// `GET /library/{id}/pages/{number}/image`: a page's picture, drawn under
+/// its words on the document page.
+pub(crate) async fn page_image(
+    State(state): State<WebState>,
+    m: Member,
+    Path((id, number)): Path<(String, usize)>,
+) -> Response {
+    let (caller, _, token) = m.who();
+    let sent = state
+        .client
+        .documents()
+        .page_image(caller, token, &id, number)
+        .await;
+    relayed(&state, &m, &id, sent)
+}
+
+/// A file from the documents API passed on as it answered, or the page
+/// that says why not.
+fn relayed(
+    state: &WebState,
+    m: &Member,
+    id: &str,
+    sent: Result<Response, ClientError>,
+) -> Response {
     match sent {
         Ok(res) => {
             let headers = res.headers().clone();
             let mut out = Response::new(res.into_body());
-            for name in [CONTENT_TYPE, CONTENT_DISPOSITION] {
+            for name in [CONTENT_TYPE, CONTENT_DISPOSITION, CACHE_CONTROL] {
                 if let Some(value) = headers.get(&name) {
                     out.headers_mut().insert(name, value.clone());
                 }
@@ -539,8 +554,8 @@ pub(crate) async fn download(
             out
         }
         Err(e) => {
-            let (status, body) = failure(&m, &e);
-            message(&state, &m, status, body, &format!("/library/{id}"))
+            let (status, body) = failure(m, &e);
+            message(state, m, status, body, &format!("/library/{id}"))
         }
     }
 }

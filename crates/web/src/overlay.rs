@@ -62,7 +62,7 @@ pub(crate) struct WordView<'a> {
     class: &'static str,
 }
 
-/// One page: its size, text, words, and whether the original lies under it.
+/// One page: its size, text, words, and whether its picture lies under it.
 #[derive(Debug, Serialize)]
 pub(crate) struct PageView<'a> {
     page: usize,
@@ -71,7 +71,7 @@ pub(crate) struct PageView<'a> {
     mean_confidence: i32,
     error: Option<&'a str>,
     text: &'a str,
-    /// The uploaded image is drawn under the boxes.
+    /// The page's picture is drawn under the boxes.
     image: bool,
     words: Vec<WordView<'a>>,
     /// Boxes a link points at on this page.
@@ -88,14 +88,11 @@ fn class(confidence: f32) -> &'static str {
     }
 }
 
-/// `page` as drawn; `original_is_image`: the original is one image a
-/// browser shows, which lies under the boxes when the page was not turned;
-/// `marks`: boxes to mark on it (those inside the page).
-pub(crate) fn page_view<'a>(
-    page: &'a Page,
-    original_is_image: bool,
-    marks: &[BBox],
-) -> PageView<'a> {
+/// `page` as drawn, over its picture when it was read (the documents
+/// API pictures a read page in the frame of its boxes, whatever the
+/// original's format or turn); `marks`: boxes to mark on it (those inside
+/// the page).
+pub(crate) fn page_view<'a>(page: &'a Page, marks: &[BBox]) -> PageView<'a> {
     let marks = marks
         .iter()
         .filter(|[_, _, x1, y1]| *x1 <= page.width && *y1 <= page.height)
@@ -131,19 +128,10 @@ pub(crate) fn page_view<'a>(
         mean_confidence: page.mean_confidence,
         error: page.error.as_deref(),
         text: &page.text,
-        image: original_is_image && page.rotation == 0,
+        image: page.width > 0 && page.height > 0 && page.error.is_none(),
         words,
         marks,
     }
-}
-
-/// Whether browsers show an original of this media type as an image.
-pub(crate) fn browser_image(media_type: &str) -> bool {
-    let essence = media_type.split(';').next().unwrap_or("").trim();
-    matches!(
-        essence,
-        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
-    )
 }
 
 #[cfg(test)]
@@ -182,7 +170,7 @@ mod tests {
     #[test]
     fn every_word_is_drawn_in_its_box_with_its_confidence() {
         let p = page(0);
-        let v = page_view(&p, true, &[]);
+        let v = page_view(&p, &[]);
         assert!(v.image);
         assert_eq!(
             v.words,
@@ -210,9 +198,14 @@ mod tests {
     }
 
     #[test]
-    fn a_turned_page_or_a_pdf_is_drawn_on_paper() {
-        assert!(!page_view(&page(90), true, &[]).image);
-        assert!(!page_view(&page(0), false, &[]).image);
+    fn a_turned_page_is_pictured_and_a_page_not_read_is_drawn_on_paper() {
+        assert!(page_view(&page(90), &[]).image);
+        let mut failed = page(0);
+        failed.error = Some("the page could not be decoded".into());
+        assert!(!page_view(&failed, &[]).image);
+        let mut sizeless = page(0);
+        sizeless.width = 0;
+        assert!(!page_view(&sizeless, &[]).image);
     }
 
     #[test]
@@ -223,7 +216,7 @@ mod tests {
         assert_eq!(parse_marks(&param), boxes);
         // Off the 200x100 page: not drawn.
         let p = page(0);
-        let v = page_view(&p, true, &boxes);
+        let v = page_view(&p, &boxes);
         assert_eq!(v.marks.len(), 2);
         assert_eq!(
             v.marks[1],
@@ -242,13 +235,5 @@ mod tests {
         assert_eq!(parsed, [[1, 2, 3, 4], [7, 8, 9, 10]]);
         let many = vec!["1.1.2.2"; 500].join(",");
         assert_eq!(parse_marks(&many).len(), MAX_MARKS);
-    }
-
-    #[test]
-    fn only_images_browsers_show_lie_under_the_words() {
-        assert!(browser_image("image/png"));
-        assert!(browser_image("image/jpeg; charset=binary"));
-        assert!(!browser_image("image/tiff"));
-        assert!(!browser_image("application/pdf"));
     }
 }

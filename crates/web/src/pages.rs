@@ -47,6 +47,10 @@ pub fn router(state: WebState) -> Router {
             "/library/{id}/download/{kind}",
             get(crate::library::download),
         )
+        .route(
+            "/library/{id}/pages/{number}/image",
+            get(crate::library::page_image),
+        )
         .route("/ask", get(crate::library::ask).post(crate::library::send))
         .route("/ask/stream", post(crate::library::stream))
         // The reading page of old: the library reads, keeps and shows.

@@ -41,6 +41,20 @@ pub struct PageSelection {
     pub page: Option<usize>,
 }
 
+/// A page to picture (`/v1/ocr/image`), turned as it was when read so the
+/// picture is in the frame of the page's word boxes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageImage {
+    /// 1-based.
+    #[param(minimum = 1)]
+    pub page: usize,
+    /// Degrees the reading turned the page counter-clockwise (its
+    /// `rotation`): 0, 90, 180 or 270.
+    #[serde(default)]
+    pub rotation: u32,
+}
+
 /// A document checked as `/v1/ocr` checks one, and its page count
 /// (`/v1/ocr/count`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
