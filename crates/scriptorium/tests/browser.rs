@@ -1,5 +1,7 @@
 //! The console in a real headless Chromium (Debian's `chromium` and
-//! `chromium-driver`), driven over WebDriver. Screenshots of every page go to
+//! `chromium-driver`), driven over WebDriver. The console runs on its own
+//! (`--target web`), a plain client of the APIs in another process, as it
+//! runs in Kubernetes. Screenshots of every page go to
 //! `target/tmp/screenshots/` for review.
 
 mod common;
@@ -11,10 +13,14 @@ use common::browser::browser;
 use common::{Db, TestApp, TestDb, PASSWORD};
 use fantoccini::Locator;
 
+/// The console's session key in these tests.
+const KEY: &str = "a-console-key-for-the-browser-tests";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_in_a_real_browser() {
     let db = TestDb::new(Db::Sqlite).await;
-    let app = TestApp::spawn(&db).await;
+    let apis = TestApp::start_targets(db.config(), &"auth,ocr".parse().unwrap()).await;
+    let app = TestApp::console_for(&apis, &db, KEY).await;
     let b = browser().await;
     let url = |p: &str| app.url(p);
 
@@ -56,7 +62,7 @@ async fn console_in_a_real_browser() {
             "-s",
             "-H",
             &format!("Authorization: Bearer {secret}"),
-            &url("/auth/me"),
+            &apis.url("/auth/me"),
         ])
         .output()
         .expect("curl");
@@ -106,6 +112,7 @@ async fn console_in_a_real_browser() {
 
     b.client.clone().close().await.unwrap();
     app.stop().await;
+    apis.stop().await;
 }
 
 const MODEL: &str = concat!(
@@ -120,10 +127,11 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
     config.documents.ask.answer_tokens = 32;
-    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
-    let app = TestApp::start_targets(config, &targets).await;
-    app.wait_ready().await;
-    app.register("Grace", PASSWORD).await;
+    let targets = "auth,ocr,documents,llm".parse().unwrap();
+    let apis = TestApp::start_targets(config, &targets).await;
+    apis.wait_ready().await;
+    apis.register("Grace", PASSWORD).await;
+    let app = TestApp::console_for(&apis, &db, KEY).await;
     let b = browser().await;
     let url = |p: &str| app.url(p);
 
@@ -237,6 +245,7 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
 
     b.client.clone().close().await.unwrap();
     app.stop().await;
+    apis.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,19 +254,20 @@ async fn the_library_and_a_streamed_question_in_a_real_browser() {
     let mut config = db.config();
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
-    let targets = "auth,ocr,documents,llm,web".parse().unwrap();
-    let app = TestApp::start_targets(config, &targets).await;
-    app.wait_ready().await;
-    app.register("Ada", PASSWORD).await;
-    let login: serde_json::Value = app.login("ada", PASSWORD).await.json().await.unwrap();
+    let targets = "auth,ocr,documents,llm".parse().unwrap();
+    let apis = TestApp::start_targets(config, &targets).await;
+    apis.wait_ready().await;
+    apis.register("Ada", PASSWORD).await;
+    let login: serde_json::Value = apis.login("ada", PASSWORD).await.json().await.unwrap();
     let token = login["access_token"].as_str().unwrap();
-    let id = app
+    let id = apis
         .stored_text(
             token,
             "notes.pdf",
             &["The cellar key is kept in the blue box behind the bakery."],
         )
         .await;
+    let app = TestApp::console_for(&apis, &db, KEY).await;
 
     let b = browser().await;
     let url = |p: &str| app.url(p);
@@ -309,4 +319,5 @@ async fn the_library_and_a_streamed_question_in_a_real_browser() {
 
     b.client.clone().close().await.unwrap();
     app.stop().await;
+    apis.stop().await;
 }

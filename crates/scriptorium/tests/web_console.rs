@@ -801,18 +801,6 @@ async fn the_assistant_streams_and_a_stop_keeps_what_was_shown() {
     app.stop().await;
 }
 
-/// A console on its own (`--target web`), calling the APIs of `apis` over
-/// HTTP, with the session key `key`.
-async fn console_for(apis: &TestApp, db: &TestDb, key: &str) -> TestApp {
-    let mut config = db.config();
-    config.web.api_url = Some(apis.addr.clone());
-    config.tokens.auth_url = Some(apis.addr.clone());
-    config.web.session_key = Some(key.to_owned());
-    // A gateway in front of the console sets X-Forwarded-For.
-    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
-    TestApp::start_targets(config, &"web".parse().unwrap()).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_holds_on_every_console_replica_and_across_a_restart() {
     let db = TestDb::new(Db::Sqlite).await;
@@ -821,8 +809,8 @@ async fn a_session_holds_on_every_console_replica_and_across_a_restart() {
     })
     .await;
     let key = "a-console-key-shared-by-its-replicas";
-    let one = console_for(&apis, &db, key).await;
-    let two = console_for(&apis, &db, key).await;
+    let one = TestApp::console_for(&apis, &db, key).await;
+    let two = TestApp::console_for(&apis, &db, key).await;
 
     // Signed in on one replica, the user is signed in on the other; the
     // pages alternate between them.
@@ -848,13 +836,13 @@ async fn a_session_holds_on_every_console_replica_and_across_a_restart() {
 
     // A restart signs nobody out.
     one.stop().await;
-    let one = console_for(&apis, &db, key).await;
+    let one = TestApp::console_for(&apis, &db, key).await;
     let (status, html) = page(&c, &one, "/home").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Hello, ada!"));
 
     // A console with another key opens none of these sessions.
-    let other = console_for(&apis, &db, "another-key-of-at-least-32-bytes!").await;
+    let other = TestApp::console_for(&apis, &db, "another-key-of-at-least-32-bytes!").await;
     let r = c.get(other.url("/home")).send().await.unwrap();
     assert_eq!(r.headers()["location"], "/login?next=%2Fhome");
 
@@ -879,7 +867,7 @@ async fn auth_sees_the_visitor_behind_a_console_of_its_own() {
         c.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    let console = console_for(&apis, &db, "a-console-key-shared-by-its-replicas").await;
+    let console = TestApp::console_for(&apis, &db, "a-console-key-shared-by-its-replicas").await;
     apis.register("grace", PASSWORD).await;
 
     let c = browser();

@@ -105,6 +105,18 @@ impl TestApp {
         Self::start_targets(config, &targets).await
     }
 
+    /// A console on its own (`--target web`), calling the APIs of `apis`
+    /// over HTTP, with the session key `key`.
+    pub async fn console_for(apis: &TestApp, db: &TestDb, key: &str) -> Self {
+        let mut config = db.config();
+        config.web.api_url = Some(apis.addr.clone());
+        config.tokens.auth_url = Some(apis.addr.clone());
+        config.web.session_key = Some(key.to_owned());
+        // A gateway in front of the console sets X-Forwarded-For.
+        config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        Self::start_targets(config, &"web".parse().unwrap()).await
+    }
+
     pub async fn start_targets(config: Config, targets: &Targets) -> Self {
         kit::telemetry::init_with(config.server.log_format, "warn");
         let app = Application::build(config, targets)
