@@ -162,20 +162,27 @@ async fn compacted(pdf: Vec<u8>) -> Result<Vec<u8>, OcrError> {
 /// The longest side of a page's picture for the console.
 pub const PREVIEW_SIDE: u32 = 1600;
 
-/// `page` shrunk to fit [`PREVIEW_SIDE`], or as it is when it fits.
-fn preview(page: &Page) -> Page {
+/// `page` shrunk to fit [`PREVIEW_SIDE`], or as it is when it fits (taken,
+/// so a page that fits is not copied).
+fn preview(page: Page) -> Page {
     let longest = page.width.max(page.height);
     if longest <= PREVIEW_SIDE {
-        return page.clone();
+        return page;
     }
     let scale = f64::from(PREVIEW_SIDE) / f64::from(longest);
     let side = |n: u32| ((f64::from(n) * scale).round() as u32).max(1);
     let (width, height) = (side(page.width), side(page.height));
-    let Some(gray) = image::GrayImage::from_raw(page.width, page.height, page.gray.clone()) else {
-        return page.clone();
+    // A view of the page's pixels, not a copy.
+    let view = image::ImageBuffer::<image::Luma<u8>, &[u8]>::from_raw(
+        page.width,
+        page.height,
+        &page.gray[..],
+    );
+    let Some(view) = view else {
+        return page;
     };
     let small =
-        image::imageops::resize(&gray, width, height, image::imageops::FilterType::Triangle);
+        image::imageops::resize(&view, width, height, image::imageops::FilterType::Triangle);
     Page {
         width,
         height,
@@ -540,7 +547,7 @@ impl Ocr {
         let _reservation = self.budget.reserve(source.need(index), None).await?;
         match source.page(index, self.limits()).await? {
             PdfPage::Image(page) => tokio::task::spawn_blocking(move || {
-                jpeg(&preview(&crate::osd::rotate_ccw(&page, rotation)))
+                jpeg(&preview(crate::osd::rotate_ccw(&page, rotation)))
             })
             .await
             .map_err(|e| OcrError::Upload(e.to_string()))?,
@@ -643,7 +650,7 @@ mod tests {
 
     #[test]
     fn a_large_page_is_pictured_at_the_preview_side_in_its_shape() {
-        let small = preview(&page(3200, 1000));
+        let small = preview(page(3200, 1000));
         assert_eq!((small.width, small.height), (PREVIEW_SIDE, 500));
         assert_eq!(small.gray.len(), (PREVIEW_SIDE * 500) as usize);
         assert!(small.gray.iter().all(|&g| g == 200));
@@ -651,7 +658,7 @@ mod tests {
 
     #[test]
     fn a_page_that_fits_is_pictured_as_it_is() {
-        let fits = preview(&page(100, 60));
+        let fits = preview(page(100, 60));
         assert_eq!((fits.width, fits.height), (100, 60));
     }
 }
