@@ -13,6 +13,11 @@ cd "$(dirname "$0")"
 source scripts/deps.sh
 source scripts/models.sh
 fetch_model smollm2-135m
+# JBIG2 pages for the OCR tests: Debian has no JBIG2 encoder; jbig2enc, a
+# Rust port of the reference encoder, comes from crates.io.
+if ! jbig2enc --help >/dev/null 2>&1; then
+  cargo install --locked --quiet jbig2enc@0.1.2
+fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 source scripts/deploy-tools.sh

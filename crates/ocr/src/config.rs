@@ -50,6 +50,12 @@ pub struct OcrConfig {
     /// Read pages whose text is large (x-height above about 16 px) at a
     /// smaller scale: same text, less CPU (see `scale`).
     pub rescale_large_text: bool,
+    /// Level pages whose lines are skewed (0.5 to 12 degrees) before
+    /// recognition; boxes stay in the page's own pixels (see `prepare`).
+    pub deskew: bool,
+    /// Even out uneven lighting (a phone photo of a page) before
+    /// recognition, on pages whose paper is not evenly lit.
+    pub normalize_background: bool,
 }
 
 impl Default for OcrConfig {
@@ -74,6 +80,8 @@ impl Default for OcrConfig {
             orientation_min_confidence: 2.0,
             orientation_trust_confidence: 80,
             rescale_large_text: true,
+            deskew: true,
+            normalize_background: true,
         }
     }
 }

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::decode::Page;
 use crate::languages::Languages;
 use crate::osd::{rotate_ccw, Osd};
+use crate::prepare::{prepare, Steps, Straightened};
 use crate::scale;
 use crate::tess::{Engine, TessError};
 use crate::tsv::{self, Block};
@@ -31,6 +32,8 @@ pub struct PageJob {
     pub time_limit: Duration,
     /// Read pages with large text at a smaller scale (`scale`).
     pub rescale: bool,
+    /// Even out uneven lighting and level skewed lines first (`prepare`).
+    pub prepare: Steps,
 }
 
 /// When the orientation pass runs, and when its answer is taken.
@@ -205,6 +208,13 @@ fn worker(
     while let Some(task) = rx.recv() {
         metrics::gauge!("ocr_queue_depth").set(rx.len() as f64);
         let _enter = task.span.enter();
+        // Lighting evened out and lines levelled, when the page needs it;
+        // the boxes are turned back into the page's own pixels below.
+        let prepared = prepare(&task.page, task.job.prepare);
+        let (page, deskewed) = match &prepared {
+            Some((page, done)) => (page, done.deskewed),
+            None => (&task.page, None),
+        };
         let result = (|| {
             let languages = task.job.languages.as_str();
             if !engines.contains_key(languages) {
@@ -217,7 +227,7 @@ fn worker(
             // well (most pages) costs no orientation pass. A page read
             // poorly, or read well in lines running down the page (text
             // turned by 90 or 270 degrees), gets the pass.
-            let first = recognize(engine, &task.page, &task.job)?;
+            let first = recognize(engine, page, &task.job)?;
             let Some(check) = task.job.orientation else {
                 return Ok(first);
             };
@@ -230,14 +240,14 @@ fn worker(
             }
             let turned = osd
                 .as_mut()
-                .and_then(|o| o.detect(&task.page, task.job.dpi))
+                .and_then(|o| o.detect(page, task.job.dpi))
                 .filter(|&(degrees, confidence)| {
                     degrees != 0 && confidence >= check.min_confidence
                 });
             let Some((degrees, _)) = turned else {
                 return Ok(first);
             };
-            let mut again = recognize(engine, &rotate_ccw(&task.page, degrees), &task.job)?;
+            let mut again = recognize(engine, &rotate_ccw(page, degrees), &task.job)?;
             // OSD can be wrong on a poor page: the better reading wins,
             // except over a reading of vertical lines, which OSD confirmed
             // to be a turned page.
@@ -247,6 +257,17 @@ fn worker(
             again.rotation = degrees;
             Ok(again)
         })();
+        let result = result.map(|mut read| {
+            if let Some(degrees) = deskewed {
+                let turned = Straightened {
+                    degrees,
+                    size: (read.width, read.height),
+                };
+                turned.boxes_back(&mut read.blocks);
+            }
+            read
+        });
+        drop(prepared);
         if let Err(EngineError::Failed(_)) = &result {
             // A failed engine may hold broken state: start afresh next time.
             engines.remove(task.job.languages.as_str());

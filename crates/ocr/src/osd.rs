@@ -5,10 +5,10 @@
 use std::ffi::CString;
 use std::os::raw::{c_char, c_int};
 
-use leptonica_sys as lept;
 use tesseract_sys as sys;
 
 use crate::decode::Page;
+use crate::leptonica::Pix;
 use crate::scale;
 
 /// An engine loaded with the OSD model. Owned by one worker thread.
@@ -54,14 +54,18 @@ impl Osd {
     }
 
     fn detect_exact(&mut self, page: &Page, dpi: u32) -> Option<(u32, f32)> {
-        let pix = LeptPix::from_page(page, dpi)?;
+        // Tesseract's orientation pass reads the resolution from its binarized
+        // copy of the image, which inherits it from the image and never sees
+        // `SetSourceResolution`: given a bare buffer it warns "Invalid
+        // resolution 0 dpi" and tunes its line finding for 70 dpi.
+        let pix = Pix::from_page(page, dpi)?;
         let mut degrees: c_int = 0;
         let mut confidence: f32 = 0.0;
         let mut script: *const c_char = std::ptr::null();
         let mut script_confidence: f32 = 0.0;
         // SAFETY: Tesseract copies the image; `pix` outlives both calls.
         let found = unsafe {
-            sys::TessBaseAPISetImage2(self.0, pix.0);
+            sys::TessBaseAPISetImage2(self.0, pix.as_ptr());
             sys::TessBaseAPISetSourceResolution(self.0, dpi as c_int);
             sys::TessBaseAPIDetectOrientationScript(
                 self.0,
@@ -74,51 +78,6 @@ impl Osd {
         // SAFETY: clears the image set above.
         unsafe { sys::TessBaseAPIClear(self.0) };
         (found != 0).then_some((degrees.rem_euclid(360) as u32, confidence))
-    }
-}
-
-/// A page as a Leptonica image that carries its resolution. Tesseract's
-/// orientation pass reads the resolution from its binarized copy of the
-/// image, which inherits it from here and never sees
-/// `SetSourceResolution`: given a bare buffer it warns "Invalid resolution
-/// 0 dpi" and tunes its line finding for 70 dpi.
-struct LeptPix(*mut lept::Pix);
-
-impl LeptPix {
-    fn from_page(page: &Page, dpi: u32) -> Option<Self> {
-        let (w, h) = (page.width as usize, page.height as usize);
-        if w == 0 || h == 0 || page.gray.len() < w * h {
-            return None;
-        }
-        // SAFETY: a fresh 8-bit image of w x h; its data is `wpl` 32-bit
-        // words per row for h rows, written only within that.
-        unsafe {
-            let pix = lept::pixCreate(w as i32, h as i32, 8);
-            if pix.is_null() {
-                return None;
-            }
-            let pix = Self(pix);
-            lept::pixSetResolution(pix.0, dpi as i32, dpi as i32);
-            let wpl = lept::pixGetWpl(pix.0) as usize;
-            let data = std::slice::from_raw_parts_mut(lept::pixGetData(pix.0), wpl * h);
-            for (row, words) in page.gray.chunks_exact(w).zip(data.chunks_exact_mut(wpl)) {
-                // Leptonica keeps the leftmost pixel of a word in its most
-                // significant byte.
-                for (word, px) in words.iter_mut().zip(row.chunks(4)) {
-                    let mut bytes = [0u8; 4];
-                    bytes[..px.len()].copy_from_slice(px);
-                    *word = u32::from_be_bytes(bytes);
-                }
-            }
-            Some(pix)
-        }
-    }
-}
-
-impl Drop for LeptPix {
-    fn drop(&mut self) {
-        // SAFETY: created by pixCreate and destroyed once.
-        unsafe { lept::pixDestroy(&mut self.0) }
     }
 }
 
@@ -187,33 +146,5 @@ mod tests {
         assert_eq!(rotate_ccw(&rotate_ccw(&p, 90), 270).gray, p.gray);
         assert_eq!(rotate_ccw(&rotate_ccw(&p, 180), 180).gray, p.gray);
         assert_eq!(rotate_ccw(&p, 0).gray, p.gray);
-    }
-
-    #[test]
-    fn a_leptonica_copy_has_every_pixel_and_the_resolution() {
-        // 5 wide: a row is two words, the second padded.
-        let p = Page {
-            width: 5,
-            height: 3,
-            gray: (0..15).map(|v| v * 10).collect(),
-        };
-        let pix = LeptPix::from_page(&p, 150).expect("a pix");
-        let mut got = Vec::new();
-        for y in 0..3 {
-            for x in 0..5 {
-                let mut v = 0u32;
-                // SAFETY: (x, y) lies inside the 5 x 3 image.
-                unsafe { lept::pixGetPixel(pix.0, x, y, &mut v) };
-                got.push(v as u8);
-            }
-        }
-        assert_eq!(got, p.gray);
-        // SAFETY: a valid image.
-        assert_eq!(unsafe { lept::pixGetXRes(pix.0) }, 150);
-        let short = Page {
-            gray: vec![0; 4],
-            ..p
-        };
-        assert!(LeptPix::from_page(&short, 150).is_none());
     }
 }

@@ -591,6 +591,10 @@ impl Ocr {
             }),
             time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
             rescale: self.config.rescale_large_text,
+            prepare: crate::prepare::Steps {
+                normalize: self.config.normalize_background,
+                deskew: self.config.deskew,
+            },
         };
         let budget_wait =
             (!wait).then(|| std::time::Duration::from_millis(self.config.decode_wait_ms));

@@ -1038,6 +1038,92 @@ async fn a_pdf_of_group_4_fax_pages_is_read() {
     }
 }
 
+/// A PDF of one page per JBIG2 stream (`JBIG2Decode`, each with its
+/// global symbol dictionary when it has one), `width` x `height` pixels at
+/// 300 dpi.
+fn jbig2_pdf(pages: &[(Vec<u8>, Option<Vec<u8>>)], width: u32, height: u32) -> Vec<u8> {
+    use lopdf::{dictionary, Document, Object, Stream};
+    let mut doc = Document::with_version("1.5");
+    let tree = doc.new_object_id();
+    let (w, h) = (width as f32 * 0.24, height as f32 * 0.24);
+    let mut kids = Vec::new();
+    for (data, globals) in pages {
+        let mut image = dictionary! {
+            "Type" => "XObject", "Subtype" => "Image", "Width" => width, "Height" => height,
+            "ColorSpace" => "DeviceGray", "BitsPerComponent" => 1, "Filter" => "JBIG2Decode",
+        };
+        if let Some(globals) = globals {
+            let globals = doc.add_object(Stream::new(dictionary! {}, globals.clone()));
+            image.set("DecodeParms", dictionary! { "JBIG2Globals" => globals });
+        }
+        let image = doc.add_object(Stream::new(image, data.clone()).with_compression(false));
+        let content = format!("q {w} 0 0 {h} 0 0 cm /Im0 Do Q");
+        let content = doc.add_object(Stream::new(dictionary! {}, content.into_bytes()));
+        kids.push(Object::from(doc.add_object(dictionary! {
+            "Type" => "Page", "Parent" => tree,
+            "MediaBox" => vec![0.into(), 0.into(), Object::Real(w), Object::Real(h)],
+            "Contents" => content,
+            "Resources" => dictionary! { "XObject" => dictionary! { "Im0" => image } },
+        })));
+    }
+    let count = kids.len() as i64;
+    doc.objects.insert(
+        tree,
+        Object::Dictionary(dictionary! { "Type" => "Pages", "Kids" => kids, "Count" => count }),
+    );
+    let catalog = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => tree });
+    doc.trailer.set("Root", catalog);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pdf_of_jbig2_pages_is_read() {
+    let ocr = start(|_| {}).await;
+    let img = render(&[ENGLISH, FRENCH]);
+    let dir = tempfile::tempdir().unwrap();
+    img.save(dir.path().join("page.png")).unwrap();
+    // JBIG2 as scanners' PDF makers write it, by the jbig2enc encoder
+    // (`cargo install jbig2enc`, scripts/deps.sh): a generic region, and
+    // text regions over a global symbol dictionary.
+    let encode = |args: &[&str]| {
+        let out = std::process::Command::new("jbig2enc")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("jbig2enc: {e} (scripts/deps.sh installs it)"));
+        assert!(
+            out.status.success(),
+            "jbig2enc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let generic = encode(&["-p", "page.png"]);
+    encode(&["-s", "-p", "-b", "symbols", "page.png"]);
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let pdf = jbig2_pdf(
+        &[
+            (generic, None),
+            (read("symbols.0000"), Some(read("symbols.sym"))),
+        ],
+        img.width(),
+        img.height(),
+    );
+    let r = ocr.multipart(pdf, "?orientation=none").await;
+    let status = r.status();
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    let want = format!("{ENGLISH}\n{FRENCH}");
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    for page in pages {
+        let e = cer(page["text"].as_str().unwrap(), &want);
+        assert!(e < 0.02, "CER {e:.3}: {page}");
+    }
+}
+
 /// What the library calls in split mode: one page of a document, a page
 /// count, and the searchable PDF from pages already read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1146,4 +1232,148 @@ async fn one_page_a_page_count_and_a_pdf_from_read_pages() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no pages");
+}
+
+/// Lines of a page of prose, English and French.
+const PROSE: [&str; 6] = [
+    "The quick brown fox jumps over the lazy dog",
+    "Élève à l'école, où ça coûte déjà cher",
+    "Invoices are due thirty days after delivery",
+    "La réunion du conseil aura lieu au château",
+    "Please return the signed copy before Friday",
+    "Nous avons reçu votre lettre du douze mars",
+];
+
+/// `POST /v1/ocr` of a PNG file: its first page.
+async fn read_png(ocr: &common::TestOcr, path: &std::path::Path) -> Value {
+    let r = ocr.multipart(std::fs::read(path).unwrap(), "").await;
+    assert_eq!(r.status(), StatusCode::OK, "{}", path.display());
+    let doc: Value = r.json().await.unwrap();
+    doc["pages"][0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skewed_pages_read_as_the_straight_page_with_boxes_on_the_skewed_words() {
+    let ocr = start(|_| {}).await;
+    let plain = start(|c| c.deskew = false).await;
+    let want = PROSE.join("\n");
+    let img = render(&PROSE);
+    let (w, h) = (img.width() as f64, img.height() as f64);
+    let dir = tempfile::tempdir().unwrap();
+    img.save(dir.path().join("straight.png")).unwrap();
+    let straight = read_png(&ocr, &dir.path().join("straight.png")).await;
+    let base = cer(straight["text"].as_str().unwrap(), &want);
+    assert!(base < 0.02, "straight: CER {base:.3}");
+    let box_of = |page: &Value, word: &str| {
+        words_of(&serde_json::json!({ "pages": [page] }))
+            .into_iter()
+            .find(|(t, _)| t == word)
+            .map(|(_, b)| b)
+    };
+    let straight_box = box_of(&straight, "thirty").expect("'thirty' read on the straight page");
+    let mut without = Vec::new();
+    for degrees in [3.0f64, 6.0, 10.0] {
+        // ImageMagick turns clockwise about the centre and grows the
+        // canvas to hold the turned page, bringing in white.
+        let name = format!("skewed-{degrees}.png");
+        let angle = degrees.to_string();
+        tool(
+            dir.path(),
+            "convert",
+            &[
+                "straight.png",
+                "-background",
+                "white",
+                "-rotate",
+                &angle,
+                &name,
+            ],
+        );
+        let page = read_png(&ocr, &dir.path().join(&name)).await;
+        let e = cer(page["text"].as_str().unwrap(), &want);
+        let off = read_png(&plain, &dir.path().join(&name)).await;
+        let e_off = cer(off["text"].as_str().unwrap(), &want);
+        eprintln!("skewed {degrees} degrees: CER {e:.4} deskewed, {e_off:.4} as it is, {base:.4} straight");
+        without.push(e_off);
+        assert!(
+            e <= base + 0.01,
+            "{degrees} degrees: CER {e:.3} against {base:.3} straight"
+        );
+        // The word's box is where the turn put the word, in the skewed
+        // page's pixels.
+        let (sw, sh) = (
+            page["width"].as_f64().unwrap(),
+            page["height"].as_f64().unwrap(),
+        );
+        let (sin, cos) = degrees.to_radians().sin_cos();
+        let [l, t, r, b] = straight_box.map(|v| v as f64);
+        let (dx, dy) = ((l + r) / 2.0 - w / 2.0, (t + b) / 2.0 - h / 2.0);
+        let expected = (
+            sw / 2.0 + dx * cos - dy * sin,
+            sh / 2.0 + dx * sin + dy * cos,
+        );
+        let got =
+            box_of(&page, "thirty").unwrap_or_else(|| panic!("'thirty' at {degrees} degrees"));
+        let centre = (
+            (got[0] + got[2]) as f64 / 2.0,
+            (got[1] + got[3]) as f64 / 2.0,
+        );
+        assert!(
+            (centre.0 - expected.0).abs() < 8.0 && (centre.1 - expected.1).abs() < 8.0,
+            "{degrees} degrees: 'thirty' at {centre:?}, expected {expected:?}"
+        );
+        // A level word's box, turned: taller than the word.
+        assert!(got[3] - got[1] > b as i64 - t as i64, "{degrees}: {got:?}");
+    }
+    // Deskewing is what keeps the steepest page readable.
+    assert!(
+        without[2] > base + 0.01,
+        "10 degrees read as well without deskewing (CER {:.3}): the step would not be needed",
+        without[2]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_lit_unevenly_reads_as_the_evenly_lit_page() {
+    let ocr = start(|_| {}).await;
+    let plain = start(|c| c.normalize_background = false).await;
+    let want = PROSE.join("\n");
+    let img = render(&PROSE);
+    let dir = tempfile::tempdir().unwrap();
+    img.save(dir.path().join("page.png")).unwrap();
+    let size = format!("{}x{}", img.width(), img.height());
+    // A phone photo's light: bright on the left, dim on the right, as an
+    // ImageMagick gradient multiplied into the page.
+    tool(
+        dir.path(),
+        "convert",
+        &[
+            "page.png",
+            "(",
+            "-size",
+            &size,
+            "-define",
+            "gradient:direction=east",
+            "gradient:white-gray25",
+            ")",
+            "-compose",
+            "multiply",
+            "-composite",
+            "-colorspace",
+            "gray",
+            "lit.png",
+        ],
+    );
+    let even = read_png(&ocr, &dir.path().join("page.png")).await;
+    let base = cer(even["text"].as_str().unwrap(), &want);
+    let lit = read_png(&ocr, &dir.path().join("lit.png")).await;
+    let e = cer(lit["text"].as_str().unwrap(), &want);
+    let off = read_png(&plain, &dir.path().join("lit.png")).await;
+    let e_off = cer(off["text"].as_str().unwrap(), &want);
+    eprintln!("unevenly lit: CER {e:.4} normalized, {e_off:.4} as it is, {base:.4} evenly lit");
+    assert!(e <= base + 0.01, "CER {e:.3} against {base:.3} evenly lit");
+    assert!(
+        e_off > e,
+        "the unevenly lit page read as well without normalization (CER {e_off:.3}): the step would not be needed"
+    );
 }

@@ -181,3 +181,50 @@ async fn concurrent_truncated_huge_pngs_decode_within_the_budget() {
     }
     assert!(grew < BUDGET + 50 * MB, "peak +{} MB", grew / MB);
 }
+
+#[tokio::test]
+async fn a_full_queue_refuses_a_huge_page_before_decoding_it() {
+    let _turn = TURN.lock().await;
+    let ocr = start(|c| {
+        c.workers = Some(1);
+        c.queue_depth = 1;
+    })
+    .await;
+    // Real pages keep the one worker busy and fill the queue of one.
+    let text = fixtures::render_on(
+        &["The quick brown fox jumps over the lazy dog"; 40],
+        50.0,
+        Some((2480, 3508)),
+    );
+    let mut busy_png = Vec::new();
+    text.write_to(&mut Cursor::new(&mut busy_png), image::ImageFormat::Png)
+        .unwrap();
+    // The first is taken by the worker, the second waits in the queue (a
+    // page of forty lines takes seconds to read).
+    let busy = futures::future::join_all((0..2u64).map(|i| {
+        let png = busy_png.clone();
+        let ocr = &ocr;
+        async move {
+            tokio::time::sleep(Duration::from_millis(200 * i)).await;
+            send(ocr, png, "").await
+        }
+    }));
+    // A 15000x15000 PNG would take 225 MB to decode; with the queue full it
+    // is refused before that.
+    let png = truncated_huge_png();
+    let hostile = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peak_increase(send(&ocr, png, "")).await
+    };
+    let (read, ((status, body), grew)) = tokio::join!(busy, hostile);
+    eprintln!(
+        "a huge PNG against a full queue: {status}, peak +{} MB",
+        grew / MB
+    );
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(grew < 50 * MB, "peak +{} MB", grew / MB);
+    // The pages that filled the queue were read.
+    for (status, body) in read {
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+}

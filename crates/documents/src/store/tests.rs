@@ -235,3 +235,64 @@ async fn a_page_is_found_once_its_document_is_done_and_never_after_a_delete() {
     assert_eq!(search(&store, "u1", "chateau").await, []);
     assert_eq!(store.rows_of("d1").await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn a_broad_search_ranks_the_newest_documents_pages() {
+    let (_dir, store) = empty_store().await;
+    let later = now_ms() + 60_000;
+    for id in ["old", "mid", "new"] {
+        insert(&store, id, "u1").await;
+        // Uploaded a few milliseconds apart.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    while let Some(claim) = store.claim("a", later).await.unwrap() {
+        for n in 1..=2 {
+            let mut result = wire::ocr::Page::blank(n as usize);
+            // The oldest document matches best: the word four times.
+            result.text = if claim.id == "old" {
+                "invoice invoice invoice invoice".into()
+            } else {
+                format!("one invoice on page {n}")
+            };
+            let row = PageRow {
+                result: serde_json::to_string(&result).unwrap(),
+                ..page(n)
+            };
+            let terms = PageTerms::of_page(&result);
+            assert!(store
+                .store_page(&claim.id, "a", &row, &terms, later)
+                .await
+                .unwrap());
+        }
+        assert!(store.settle(&claim.id, "a", Settle::Done).await.unwrap());
+    }
+    let query: Query = "invoice".parse().unwrap();
+    let search = Search {
+        query: &query,
+        documents: &[],
+        since: None,
+        until: None,
+        limit: 10,
+        offset: 0,
+    };
+    let ids = |hits: Vec<HitRow>| -> Vec<(String, i64)> {
+        hits.into_iter()
+            .map(|h| (h.document_id, h.number))
+            .collect()
+    };
+    // Every page ranked: the oldest document's pages first.
+    let all = ids(store.search("u1", &search).await.unwrap());
+    assert_eq!(all.len(), 6);
+    assert_eq!(&all[..2], [("old".into(), 1), ("old".into(), 2)]);
+    // Three candidates: the newest document's two pages and the next
+    // document's pages (one of its pages made the count, all are ranked).
+    let within = ids(store.search_within("u1", &search, 3).await.unwrap());
+    let mut docs: Vec<&str> = within.iter().map(|(d, _)| d.as_str()).collect();
+    docs.sort_unstable();
+    assert_eq!(docs, ["mid", "mid", "new", "new"], "{within:?}");
+    let one = ids(store.search_within("u1", &search, 1).await.unwrap());
+    assert!(
+        one.iter().all(|(d, _)| d == "new") && one.len() == 2,
+        "{one:?}"
+    );
+}
