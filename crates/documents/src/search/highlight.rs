@@ -5,7 +5,7 @@ use wire::ocr::{BBox, Page};
 use wire::search::SnippetPart;
 
 use super::query::{Piece, Query};
-use super::terms::{tokens, Stems};
+use super::terms::{fold, tokens, Stems};
 
 /// Words of context kept before the first hit, and the snippet's length.
 const BEFORE: usize = 8;
@@ -18,10 +18,19 @@ pub struct Highlight {
     pub snippet: Vec<SnippetPart>,
 }
 
-/// One token of the page and the word it belongs to.
+/// One token of the page and the word it belongs to; its stems only when
+/// it could match (see [`first_letter`]).
 struct Token {
     word: usize,
-    stems: Stems,
+    stems: Option<Stems>,
+}
+
+/// The first letter of a token, folded. Stemming only ever changes the
+/// end of a word, so a token can only match a query stem that begins with
+/// its first letter: the page's other tokens (nearly all) are not stemmed.
+fn first_letter(token: &str) -> Option<char> {
+    let first = token.chars().next()?;
+    fold(first.encode_utf8(&mut [0; 4])).chars().next()
 }
 
 /// Matches `query`'s pieces on `page` as the index does: a piece's tokens
@@ -34,13 +43,23 @@ pub fn highlight(page: &Page, query: &Query) -> Highlight {
     } else {
         page.text.split_whitespace().map(|w| (w, None)).collect()
     };
+    let firsts: Vec<char> = query
+        .include
+        .iter()
+        .flat_map(|piece| &piece.tokens)
+        .flat_map(|q| [first_letter(&q.en), first_letter(&q.fr)])
+        .flatten()
+        .collect();
+    let firsts = &firsts;
     let stream: Vec<Token> = words
         .iter()
         .enumerate()
         .flat_map(|(word, (text, _))| {
             tokens(text).into_iter().map(move |t| Token {
                 word,
-                stems: Stems::of(&t),
+                stems: first_letter(&t)
+                    .filter(|c| firsts.contains(c))
+                    .map(|_| Stems::of(&t)),
             })
         })
         .collect();
@@ -96,10 +115,13 @@ fn matches_at(stream: &[Token], start: usize, piece: &Piece) -> Option<usize> {
             .zip(&piece.tokens)
             .enumerate()
             .all(|(i, (t, q))| {
+                let Some(stems) = &t.stems else {
+                    return false;
+                };
                 if piece.prefix && i == last {
-                    pick(&t.stems).starts_with(pick(q))
+                    pick(stems).starts_with(pick(q))
                 } else {
-                    pick(&t.stems) == pick(q)
+                    pick(stems) == pick(q)
                 }
             })
     };
@@ -189,5 +211,21 @@ mod tests {
         let h = highlight(&p, &"invoice".parse().unwrap());
         assert!(h.boxes.is_empty());
         assert_eq!(marked(&h), "The [invoices] are due");
+    }
+
+    #[test]
+    fn words_whose_first_letter_folds_or_stems_oddly_still_match() {
+        // A ligature, an accent and a capital on the first letter, a
+        // leading y (which the English stemmer marks while it works).
+        let p = page("Œuvres Élèves Yielding yeux Écoles");
+        let h = highlight(&p, &"oeuvre eleve yield yeux ecole".parse().unwrap());
+        assert_eq!(h.boxes.len(), 5, "{}", marked(&h));
+        // Only the words that begin like a query word are stemmed, and a
+        // word that begins otherwise is not marked.
+        let h = highlight(&page("rendu des Réunions"), &"reunion".parse().unwrap());
+        assert_eq!(marked(&h), "rendu des [Réunions]");
+        assert_eq!(first_letter("Œuvre"), Some('o'));
+        assert_eq!(first_letter("Élève"), Some('e'));
+        assert_eq!(first_letter(""), None);
     }
 }
