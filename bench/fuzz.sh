@@ -40,10 +40,10 @@ make_seeds() {
   convert "$t/page.png" "$d/page.bmp"
   convert "$t/page.png" "$d/page.gif"
   convert "$t/page.png" "$d/page.webp" 2>/dev/null || true
-  convert "$t/page.png" -type bilevel "$t/bw.tif"
+  convert "$t/page.png" -threshold 50% -depth 1 -compress none "$t/bw.tif"
   for c in none g3 g4 lzw packbits zip jpeg; do
     if [ "$c" = jpeg ]; then
-      convert "$t/page.png" "$t/grey.tif" && tiffcp -c jpeg "$t/grey.tif" "$d/$c.tif"
+      convert "$t/page.png" -depth 8 "$t/grey.tif" && tiffcp -c jpeg "$t/grey.tif" "$d/$c.tif"
     else
       tiffcp -c "$c" "$t/bw.tif" "$d/$c.tif"
     fi
@@ -54,8 +54,8 @@ make_seeds() {
   convert "$t/page.png" -type palette "$d/palette.tif"
 
   seed pdf
-  img2pdf --pagesize A7 -o fuzz/corpus/pdf/image.pdf "$t/page.png"
-  img2pdf --pagesize A7 -o fuzz/corpus/pdf/g4.pdf "$d/g4.tif"
+  img2pdf --imgsize 300dpix300dpi -o fuzz/corpus/pdf/image.pdf "$t/page.png"
+  img2pdf --imgsize 300dpix300dpi -o fuzz/corpus/pdf/g4.pdf "$d/g4.tif"
   printf '%s\n' '%PDF-1.4' '1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj' \
     '2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj' \
     '3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 100] /Rotate 90 /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >> endobj' \
