@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::decode::Page;
 use crate::languages::Languages;
 use crate::osd::{rotate_ccw, Osd};
-use crate::prepare::{prepare, Steps, Straightened};
+use crate::prepare::{even_lighting, level, Steps, Straightened};
 use crate::scale;
 use crate::tess::{Engine, TessError};
 use crate::tsv::{self, Block};
@@ -32,16 +32,18 @@ pub struct PageJob {
     pub time_limit: Duration,
     /// Read pages with large text at a smaller scale (`scale`).
     pub rescale: bool,
-    /// Even out uneven lighting and level skewed lines first (`prepare`).
+    /// Even out uneven lighting first; level skewed lines of a page that
+    /// read poorly (`prepare`).
     pub prepare: Steps,
+    /// A reading at least this confident (Tesseract's mean word confidence,
+    /// 0 to 100) in lines across the page is kept: no skew search, no
+    /// orientation pass.
+    pub trust_reading: i32,
 }
 
-/// When the orientation pass runs, and when its answer is taken.
+/// When the orientation pass's answer is taken.
 #[derive(Debug, Clone, Copy)]
 pub struct OrientationCheck {
-    /// A first reading at least this confident (Tesseract's mean word
-    /// confidence, 0 to 100) is taken as upright and the pass is skipped.
-    pub trust_reading: i32,
     /// OSD confidence needed before a page is turned.
     pub min_confidence: f32,
 }
@@ -208,72 +210,98 @@ fn worker(
     while let Some(task) = rx.recv() {
         metrics::gauge!("ocr_queue_depth").set(rx.len() as f64);
         let _enter = task.span.enter();
-        // Lighting evened out and lines levelled, when the page needs it;
-        // the boxes are turned back into the page's own pixels below.
-        let prepared = prepare(&task.page, task.job.prepare);
-        let (page, deskewed) = match &prepared {
-            Some((page, done)) => (page, done.deskewed),
-            None => (&task.page, None),
-        };
+        // Uneven lighting is measured (cheaply) before the first reading.
+        let lit = task
+            .job
+            .prepare
+            .normalize
+            .then(|| even_lighting(&task.page))
+            .flatten();
+        let page = lit.as_ref().unwrap_or(&task.page);
         let result = (|| {
-            let languages = task.job.languages.as_str();
+            let job = &task.job;
+            let languages = job.languages.as_str();
             if !engines.contains_key(languages) {
                 let engine = Engine::new(tessdata.as_deref(), languages)
                     .map_err(|_| EngineError::Languages(languages.to_owned()))?;
                 engines.insert(languages.to_owned(), engine);
             }
             let engine = engines.get_mut(languages).ok_or(EngineError::Stopped)?;
-            // The page is read as it is first: an upright page that reads
-            // well (most pages) costs no orientation pass. A page read
-            // poorly, or read well in lines running down the page (text
-            // turned by 90 or 270 degrees), gets the pass.
-            let first = recognize(engine, page, &task.job)?;
-            let Some(check) = task.job.orientation else {
-                return Ok(first);
+            // The page is read as it is first: an upright, level page that
+            // reads well (most pages) costs no skew search and no
+            // orientation pass.
+            let first = recognize(engine, page, job)?;
+            let trusted = |r: &Recognized| {
+                r.mean_confidence >= job.trust_reading && !tsv::mostly_vertical(&r.blocks)
             };
-            let vertical = tsv::mostly_vertical(&first.blocks);
-            if first.mean_confidence >= check.trust_reading && !vertical {
+            if trusted(&first) {
                 return Ok(first);
             }
+            // A poor reading: a skewed page is levelled and read again, its
+            // boxes turned back into the page's own pixels.
+            let mut best = first;
+            let mut levelled: Option<(Page, f32)> = None;
+            if job.prepare.deskew {
+                if let Some((straight, degrees)) = level(page) {
+                    let mut again = recognize(engine, &straight, job)?;
+                    if again.mean_confidence > best.mean_confidence {
+                        straightened(degrees, &mut again);
+                        best = again;
+                        levelled = Some((straight, degrees));
+                    }
+                }
+            }
+            // Still poor, or read well in lines running down the page (text
+            // turned by 90 or 270 degrees): the orientation pass.
+            let Some(check) = job.orientation else {
+                return Ok(best);
+            };
+            if trusted(&best) {
+                return Ok(best);
+            }
+            let vertical = tsv::mostly_vertical(&best.blocks);
+            let page = levelled.as_ref().map_or(page, |(p, _)| p);
             if osd.is_none() {
                 osd = Osd::new(tessdata.as_deref());
             }
-            let turned = osd
-                .as_mut()
-                .and_then(|o| o.detect(page, task.job.dpi))
-                .filter(|&(degrees, confidence)| {
-                    degrees != 0 && confidence >= check.min_confidence
-                });
+            let turned = osd.as_mut().and_then(|o| o.detect(page, job.dpi)).filter(
+                |&(degrees, confidence)| degrees != 0 && confidence >= check.min_confidence,
+            );
             let Some((degrees, _)) = turned else {
-                return Ok(first);
+                return Ok(best);
             };
-            let mut again = recognize(engine, &rotate_ccw(page, degrees), &task.job)?;
+            let mut again = recognize(engine, &rotate_ccw(page, degrees), job)?;
             // OSD can be wrong on a poor page: the better reading wins,
             // except over a reading of vertical lines, which OSD confirmed
             // to be a turned page.
-            if !vertical && again.mean_confidence < first.mean_confidence {
-                return Ok(first);
+            if !vertical && again.mean_confidence < best.mean_confidence {
+                return Ok(best);
+            }
+            if let Some((_, skew)) = levelled {
+                // Quarter turns and the levelling turn commute about the
+                // centre: the skew is undone in the upright page's frame.
+                straightened(skew, &mut again);
             }
             again.rotation = degrees;
             Ok(again)
         })();
-        let result = result.map(|mut read| {
-            if let Some(degrees) = deskewed {
-                let turned = Straightened {
-                    degrees,
-                    size: (read.width, read.height),
-                };
-                turned.boxes_back(&mut read.blocks);
-            }
-            read
-        });
-        drop(prepared);
+        drop(lit);
         if let Err(EngineError::Failed(_)) = &result {
             // A failed engine may hold broken state: start afresh next time.
             engines.remove(task.job.languages.as_str());
         }
         let _ = task.reply.send(result);
     }
+}
+
+/// A reading of a page levelled by `degrees`, its boxes turned back into
+/// the page's own pixels.
+fn straightened(degrees: f32, read: &mut Recognized) {
+    let turn = Straightened {
+        degrees,
+        size: (read.width, read.height),
+    };
+    turn.boxes_back(&mut read.blocks);
 }
 
 #[tracing::instrument(skip_all, name = "tesseract", fields(w = page.width, h = page.height, langs = %job.languages, scale))]

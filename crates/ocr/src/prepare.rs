@@ -7,9 +7,11 @@
 //! page as uploaded.
 //!
 //! Both are skipped where they cannot help: a page whose paper is evenly
-//! lit is not normalized, a page whose lines are level to within
-//! [`MIN_SKEW`] is not turned (Tesseract reads those as well), and pages
-//! above [`MAX_PIXELS`] are read as they are (each step holds a copy).
+//! lit is not normalized (a cheap measurement before the first reading);
+//! the skew is looked for only when the first reading was poor (as the
+//! orientation pass is), and a page whose lines are level to within
+//! [`MIN_SKEW`] is not turned (Tesseract reads those as well); pages above
+//! [`MAX_PIXELS`] are read as they are (each step holds a copy).
 
 use leptonica_sys as lept;
 use wire::ocr::{BBox, Block};
@@ -30,54 +32,38 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// (of 255) before the page is normalized.
 const UNEVEN: u8 = 48;
 
-/// What was done to a page before recognition.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Prepared {
-    /// The background was normalized.
-    pub normalized: bool,
-    /// The page was turned by this many degrees, clockwise, to level it.
-    pub deskewed: Option<f32>,
-}
-
-/// Which steps to run.
+/// Which steps may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Steps {
     pub normalize: bool,
     pub deskew: bool,
 }
 
-/// `page` prepared for recognition, or `None` when nothing needed doing.
-#[tracing::instrument(skip_all, name = "prepare", fields(w = page.width, h = page.height))]
-pub fn prepare(page: &Page, steps: Steps) -> Option<(Page, Prepared)> {
+/// `page` with its lighting evened out, or `None` when its paper is
+/// evenly lit (a measurement on a sample of its pixels, before the first
+/// reading).
+#[tracing::instrument(skip_all, name = "even_lighting", fields(w = page.width, h = page.height))]
+pub fn even_lighting(page: &Page) -> Option<Page> {
+    if u64::from(page.width) * u64::from(page.height) > MAX_PIXELS || !uneven(page) {
+        return None;
+    }
+    Pix::from_page(page, 0)?.normalize_background()?.into_page()
+}
+
+/// `page` levelled, and the turn (degrees, clockwise) that levelled it, or
+/// `None` when its lines are level or no skew is found with confidence.
+/// Run on a page whose first reading was poor: a level page pays nothing.
+#[tracing::instrument(skip_all, name = "level", fields(w = page.width, h = page.height))]
+pub fn level(page: &Page) -> Option<(Page, f32)> {
     if u64::from(page.width) * u64::from(page.height) > MAX_PIXELS {
         return None;
     }
-    let mut done = Prepared::default();
-    let mut pix = None;
-    if steps.normalize && uneven(page) {
-        if let Some(even) = Pix::from_page(page, 0).and_then(|p| p.normalize_background()) {
-            pix = Some(even);
-            done.normalized = true;
-        }
-    }
-    if steps.deskew {
-        let source = match pix.take() {
-            Some(p) => Some(p),
-            None => Pix::from_page(page, 0),
-        };
-        if let Some(source) = source {
-            match source.skew().filter(|a| a.abs() >= MIN_SKEW) {
-                Some(angle) => {
-                    pix = source.rotate(angle);
-                    done.deskewed = pix.as_ref().map(|_| angle);
-                }
-                None => pix = done.normalized.then_some(source),
-            }
-        }
-    }
-    let prepared = pix?.into_page()?;
-    tracing::debug!(?done, "page prepared");
-    Some((prepared, done))
+    let pix = Pix::from_page(page, 0)?;
+    let degrees = pix.skew().filter(|a| a.abs() >= MIN_SKEW)?;
+    let turned = pix.rotate(degrees)?;
+    drop(pix);
+    tracing::debug!(degrees, "page levelled");
+    Some((turned.into_page()?, degrees))
 }
 
 /// Whether the paper's brightness varies across the page: the brightest
@@ -294,22 +280,13 @@ mod tests {
                 (found + turned).abs() < 0.3,
                 "turned {turned}, found {found}"
             );
-            let (_, done) = prepare(
-                &page,
-                Steps {
-                    normalize: false,
-                    deskew: true,
-                },
-            )
-            .unwrap();
-            assert!(done.deskewed.is_some() && !done.normalized);
+            let (levelled, degrees) = level(&page).unwrap();
+            assert_eq!(degrees, found);
+            assert_eq!((levelled.width, levelled.height), (page.width, page.height));
         }
-        let level = striped(0.0);
-        let steps = Steps {
-            normalize: true,
-            deskew: true,
-        };
-        assert!(prepare(&level, steps).is_none(), "nothing to do");
+        let straight = striped(0.0);
+        assert!(level(&straight).is_none(), "nothing to do");
+        assert!(even_lighting(&straight).is_none(), "nothing to do");
     }
 
     #[test]
@@ -361,12 +338,7 @@ mod tests {
             *v = (*v as f32 * shade) as u8;
         }
         assert!(uneven(&page));
-        let steps = Steps {
-            normalize: true,
-            deskew: false,
-        };
-        let (even, done) = prepare(&page, steps).unwrap();
-        assert!(done.normalized);
+        let even = even_lighting(&page).unwrap();
         assert!(!uneven(&even), "still uneven after normalization");
     }
 }

@@ -586,9 +586,9 @@ impl Ocr {
             dpi: opts.dpi,
             page_number: i as i32,
             orientation: opts.orientation.then_some(OrientationCheck {
-                trust_reading: self.config.orientation_trust_confidence,
                 min_confidence: self.config.orientation_min_confidence,
             }),
+            trust_reading: self.config.orientation_trust_confidence,
             time_limit: std::time::Duration::from_millis(self.config.page_timeout_ms),
             rescale: self.config.rescale_large_text,
             prepare: crate::prepare::Steps {

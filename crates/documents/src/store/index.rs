@@ -5,11 +5,6 @@ use sqlx::Acquire;
 
 use super::{Backend, HitRow, PageTerms, Search, Store};
 
-/// Matching pages ranked for one search, the newest documents' first: a
-/// word on nearly every page of a large library is ranked among the
-/// latest few thousand pages rather than all (see `docs/documents.md`).
-pub const RANKED_CANDIDATES: u32 = 2000;
-
 impl Store {
     /// Write a page's search terms, replacing what it had.
     pub(super) async fn index(
@@ -106,26 +101,11 @@ impl Store {
         Ok(n)
     }
 
-    /// `owner`'s finished pages that match, best first, ranked among the
-    /// matching pages of the newest documents ([`RANKED_CANDIDATES`] pages).
+    /// `owner`'s finished pages that match, best first.
     pub async fn search(
         &self,
         owner: &str,
         search: &Search<'_>,
-    ) -> Result<Vec<HitRow>, sqlx::Error> {
-        self.search_within(owner, search, RANKED_CANDIDATES).await
-    }
-
-    /// [`Store::search`], ranking at most `candidates` matching pages (and
-    /// the other pages of the last document among them): both engines
-    /// score every page they rank, so a word found on nearly every page
-    /// would cost time in proportion to the library. Matches are found in
-    /// the index alone; only the candidates are scored.
-    pub async fn search_within(
-        &self,
-        owner: &str,
-        search: &Search<'_>,
-        candidates: u32,
     ) -> Result<Vec<HitRow>, sqlx::Error> {
         let (matching, score) = match self.db.backend() {
             Backend::Postgres => (
@@ -136,7 +116,15 @@ impl Store {
             // name, not an alias.
             Backend::Sqlite => ("page_index MATCH $1", "-bm25(page_index)"),
         };
-        let mut filters = format!("{matching} AND d.owner = $2 AND d.status = 'done'");
+        // The best pages first, from the index and the documents alone;
+        // then the stored results of those few pages only.
+        let mut sql = format!(
+            "SELECT page_index.document_id AS document_id, page_index.number AS number, \
+             d.name AS name, d.created_at AS created_at, {score} AS score \
+             FROM page_index \
+             JOIN documents d ON d.id = page_index.document_id \
+             WHERE {matching} AND d.owner = $2 AND d.status = 'done'"
+        );
         let mut n = 2;
         let mut next = || {
             n += 1;
@@ -144,33 +132,16 @@ impl Store {
         };
         if !search.documents.is_empty() {
             let list: Vec<String> = search.documents.iter().map(|_| next()).collect();
-            filters.push_str(&format!(" AND d.id IN ({})", list.join(", ")));
+            sql.push_str(&format!(" AND d.id IN ({})", list.join(", ")));
         }
         if search.since.is_some() {
-            filters.push_str(&format!(" AND d.created_at >= {}", next()));
+            sql.push_str(&format!(" AND d.created_at >= {}", next()));
         }
         if search.until.is_some() {
-            filters.push_str(&format!(" AND d.created_at < {}", next()));
+            sql.push_str(&format!(" AND d.created_at < {}", next()));
         }
-        let from = "FROM page_index JOIN documents d ON d.id = page_index.document_id";
-        // The upload time of the newest documents whose matching pages make
-        // up the candidates (none when fewer pages match).
-        let oldest = format!(
-            "(SELECT d.created_at {from} WHERE {filters} \
-             ORDER BY d.created_at DESC LIMIT 1 OFFSET {})",
-            candidates.max(1) - 1
-        );
-        // The best pages first, from the index and the documents alone;
-        // then the stored results of those few pages only.
         let order = "ORDER BY score DESC, created_at DESC, document_id, number";
-        let sql = format!(
-            "SELECT page_index.document_id AS document_id, page_index.number AS number, \
-             d.name AS name, d.created_at AS created_at, {score} AS score {from} \
-             WHERE {filters} AND d.created_at >= COALESCE({oldest}, -1) \
-             {order} LIMIT {limit} OFFSET {offset}",
-            limit = next(),
-            offset = next(),
-        );
+        sql.push_str(&format!(" {order} LIMIT {} OFFSET {}", next(), next()));
         let sql = format!(
             "SELECT h.document_id, h.name, h.number, p.result, h.score FROM ({sql}) h \
              JOIN pages p ON p.document_id = h.document_id AND p.number = h.number \
