@@ -1013,6 +1013,22 @@ async fn images_as_cameras_and_editors_write_them_are_read() {
     }
 }
 
+/// `pdf` is read as two pages of [`ENGLISH`] and [`FRENCH`], each with a
+/// character error rate under 2%.
+async fn reads_two_pages_of_english_and_french(ocr: &common::TestOcr, pdf: Vec<u8>) {
+    let r = ocr.multipart(pdf, "?orientation=none").await;
+    let status = r.status();
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{doc}");
+    let want = format!("{ENGLISH}\n{FRENCH}");
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 2);
+    for page in pages {
+        let e = cer(page["text"].as_str().unwrap(), &want);
+        assert!(e < 0.02, "CER {e:.3}: {page}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pdf_of_group_4_fax_pages_is_read() {
     let ocr = start(|_| {}).await;
@@ -1025,17 +1041,7 @@ async fn a_pdf_of_group_4_fax_pages_is_read() {
     );
     let pdf = scans.read("fax.pdf");
     assert!(pdf.windows(14).any(|w| w == b"CCITTFaxDecode"));
-    let r = ocr.multipart(pdf, "?orientation=none").await;
-    let status = r.status();
-    let doc: Value = r.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{doc}");
-    let want = format!("{ENGLISH}\n{FRENCH}");
-    let pages = doc["pages"].as_array().unwrap();
-    assert_eq!(pages.len(), 2);
-    for page in pages {
-        let e = cer(page["text"].as_str().unwrap(), &want);
-        assert!(e < 0.02, "CER {e:.3}: {page}");
-    }
+    reads_two_pages_of_english_and_french(&ocr, pdf).await;
 }
 
 /// A PDF of one page per JBIG2 stream (`JBIG2Decode`, each with its
@@ -1111,17 +1117,7 @@ async fn a_pdf_of_jbig2_pages_is_read() {
         img.width(),
         img.height(),
     );
-    let r = ocr.multipart(pdf, "?orientation=none").await;
-    let status = r.status();
-    let doc: Value = r.json().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "{doc}");
-    let want = format!("{ENGLISH}\n{FRENCH}");
-    let pages = doc["pages"].as_array().unwrap();
-    assert_eq!(pages.len(), 2);
-    for page in pages {
-        let e = cer(page["text"].as_str().unwrap(), &want);
-        assert!(e < 0.02, "CER {e:.3}: {page}");
-    }
+    reads_two_pages_of_english_and_french(&ocr, pdf).await;
 }
 
 /// What the library calls in split mode: one page of a document, a page
