@@ -127,6 +127,9 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     config.llm.model = MODEL.into();
     config.llm.context_per_slot = 2048;
     config.documents.ask.answer_tokens = 32;
+    // One document read at a time, so that a document uploaded behind
+    // another is seen queued, whatever the machine's speed.
+    config.documents.workers = Some(1);
     let targets = "auth,ocr,documents,llm".parse().unwrap();
     let apis = TestApp::start_targets(config, &targets).await;
     apis.wait_ready().await;
@@ -153,6 +156,27 @@ async fn a_scan_in_the_library_and_the_streamed_assistant_in_a_real_browser() {
     fixtures::render_on(&refs, 44.0, Some((2480, 3508)))
         .save(&scan)
         .unwrap();
+    // Six scanned pages of Grace's, sent through the API just before, keep
+    // the one reader busy: the scan is queued behind them.
+    let login: serde_json::Value = apis.login("grace", PASSWORD).await.json().await.unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let report: Vec<String> = (1..=6)
+        .map(|n| format!("Quarterly report, page {n}"))
+        .collect();
+    let pages: Vec<_> = report
+        .iter()
+        .map(|line| fixtures::scanned_page(&[line.as_str(), "Nothing else to say"]))
+        .collect();
+    let r = apis
+        .client
+        .post(apis.url("/v1/documents?name=report.pdf"))
+        .bearer_auth(token)
+        .header("content-type", "application/pdf")
+        .body(fixtures::pdf(&pages))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::ACCEPTED);
     b.client
         .find(Locator::Css("#file"))
         .await
