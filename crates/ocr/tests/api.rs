@@ -683,18 +683,19 @@ fn reads_as(read: &Value, want: &str, what: &str) {
 }
 
 /// Runs a command-line tool in `dir`, failing the test with its error
-/// output when it fails.
-fn tool(dir: &std::path::Path, command: &str, args: &[&str]) {
+/// output when it fails; its standard output.
+fn tool(dir: &std::path::Path, command: &str, args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new(command)
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("{command}: {e} (scripts/deps.sh installs it)"));
+        .unwrap_or_else(|e| panic!("{command}: {e} (test.sh and scripts/deps.sh install it)"));
     assert!(
         out.status.success(),
         "{command} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out.stdout
 }
 
 /// Scans as scanners and fax servers write them, made from one rendered
@@ -1091,21 +1092,9 @@ async fn a_pdf_of_jbig2_pages_is_read() {
     let dir = tempfile::tempdir().unwrap();
     img.save(dir.path().join("page.png")).unwrap();
     // JBIG2 as scanners' PDF makers write it, by the jbig2enc encoder
-    // (`cargo install jbig2enc`, scripts/deps.sh): a generic region, and
+    // (`cargo install jbig2enc`, test.sh): a generic region, and
     // text regions over a global symbol dictionary.
-    let encode = |args: &[&str]| {
-        let out = std::process::Command::new("jbig2enc")
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("jbig2enc: {e} (scripts/deps.sh installs it)"));
-        assert!(
-            out.status.success(),
-            "jbig2enc {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let encode = |args: &[&str]| tool(dir.path(), "jbig2enc", args);
     let generic = encode(&["-p", "page.png"]);
     encode(&["-s", "-p", "-b", "symbols", "page.png"]);
     let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
