@@ -1,13 +1,18 @@
-//! Workers: each claims a document with a lease, reads it one page at a
-//! time (renewing the lease while a page is read), stores each page as it
-//! finishes, and settles the document. A document left half-done by a
+//! Workers: each claims a document with a lease, reads its pages in order
+//! with the next one started while the last is recognized (renewing the
+//! lease meanwhile), stores each page as it finishes, and settles the
+//! document. A document left half-done by a
 //! stopped or crashed process is taken again at its next page, by this
 //! replica or another, once its lease runs out.
 
-use std::time::Duration;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use wire::ocr::OcrOptions;
 
 use crate::library::Library;
@@ -167,22 +172,29 @@ impl Worker {
             Ok(n) => n,
             Err(e) => return Outcome::Retry(e.to_string()),
         };
-        let renew_every = Duration::from_millis((self.lease_ms() / 3).max(100) as u64);
-        for number in first..=total {
-            if self.stopping() {
-                return Outcome::Released;
+        let window = 1 + library.config.pages_ahead;
+        let mut reading: VecDeque<Reading> = VecDeque::with_capacity(window);
+        let mut next = first;
+        let mut renew =
+            tokio::time::interval(Duration::from_millis((self.lease_ms() / 3).max(100) as u64));
+        renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        renew.tick().await;
+        loop {
+            // A stopping worker starts no page, and stores those it started.
+            while !self.stopping() && next <= total && reading.len() < window {
+                reading.push_back(Reading::start(&library, claim, &bytes, &options, next));
+                next += 1;
             }
-            let started = std::time::Instant::now();
-            let read =
-                library
-                    .reader
-                    .read(&claim.owner, bytes.clone(), &options, (number - 1) as usize);
-            tokio::pin!(read);
-            let mut renew = tokio::time::interval(renew_every);
-            renew.tick().await;
+            let Some(mut page) = reading.pop_front() else {
+                return if next > total {
+                    Outcome::Done
+                } else {
+                    Outcome::Released
+                };
+            };
             let result = loop {
                 tokio::select! {
-                    result = &mut read => break result,
+                    result = &mut page.task => break result,
                     _ = renew.tick() => {
                         let until = now_ms() + self.lease_ms();
                         match library.store.renew(&claim.id, &self.holder, until).await {
@@ -193,15 +205,18 @@ impl Worker {
                     }
                 }
             };
-            let page = match result {
-                Ok(page) => page,
-                Err(ReadError::Permanent(reason)) => return Outcome::Failed(reason, "unreadable"),
-                Err(ReadError::Transient(reason)) => return Outcome::Retry(reason),
+            let read = match result {
+                Ok(Ok(read)) => read,
+                Ok(Err(ReadError::Permanent(reason))) => {
+                    return Outcome::Failed(reason, "unreadable")
+                }
+                Ok(Err(ReadError::Transient(reason))) => return Outcome::Retry(reason),
+                Err(e) => return Outcome::Retry(format!("the page's reader stopped: {e}")),
             };
-            let terms = PageTerms::of_page(&page);
+            let terms = PageTerms::of_page(&read);
             let row = PageRow {
-                number,
-                result: serde_json::to_string(&page).unwrap_or_default(),
+                number: page.number,
+                result: serde_json::to_string(&read).unwrap_or_default(),
             };
             let until = now_ms() + self.lease_ms();
             match library
@@ -212,13 +227,53 @@ impl Worker {
                 Ok(true) => {
                     metrics::counter!("documents_pages_total").increment(1);
                     metrics::histogram!("documents_page_seconds")
-                        .record(started.elapsed().as_secs_f64());
+                        .record(page.started.elapsed().as_secs_f64());
                 }
                 Ok(false) => return Outcome::Lost,
                 Err(e) => return Outcome::Retry(e.to_string()),
             }
         }
-        Outcome::Done
+    }
+}
+
+/// One page of a claimed document being read in a task of its own, so that
+/// it goes on while the worker waits for or stores the page before it.
+/// Dropped (the lease lost, the document failed), it is cancelled.
+struct Reading {
+    number: i64,
+    started: Instant,
+    task: JoinHandle<Result<wire::ocr::Page, ReadError>>,
+}
+
+impl Reading {
+    fn start(
+        library: &Library,
+        claim: &Claim,
+        bytes: &Bytes,
+        options: &OcrOptions,
+        number: i64,
+    ) -> Self {
+        let reader = library.reader.clone();
+        let (owner, bytes, options) = (claim.owner.clone(), bytes.clone(), options.clone());
+        let task = tokio::spawn(
+            async move {
+                reader
+                    .read(&owner, bytes, &options, (number - 1) as usize)
+                    .await
+            }
+            .in_current_span(),
+        );
+        Self {
+            number,
+            started: Instant::now(),
+            task,
+        }
+    }
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 

@@ -269,11 +269,9 @@ impl Mounting<'_> {
             let check = check.clone();
             async move { check.ready().await }
         });
-        // One document more than OCR engines: a worker reads its next page
-        // only once its last one is recognized, and the extra one keeps the
-        // engines busy meanwhile (bench/library.sh: 80% of /v1/ocr's
-        // pages/s with as many workers as engines, 94% so).
-        let count = settings.workers.unwrap_or(engines + 1);
+        // As many documents as OCR engines, each with its next page decoded
+        // and queued while the last is recognized (documents.pages_ahead).
+        let count = settings.workers.unwrap_or(engines);
         let workers = documents::Workers::start(&lib, count);
         Ok(Some((lib, workers)))
     }
