@@ -360,20 +360,23 @@ impl Library {
             )
             .await?;
         let next_offset = (rows.len() > limit as usize).then_some(offset + limit);
+        let mut highlighter = search::Highlighter::new(&parsed);
         let hits = rows
             .into_iter()
             .take(limit as usize)
             .map(|row| {
-                let page: wire::ocr::Page = serde_json::from_str(&row.result)
-                    .unwrap_or_else(|_| wire::ocr::Page::blank(row.number as usize));
-                let found = search::highlight(&page, &parsed);
+                let page = serde_json::from_str(&row.result)
+                    .unwrap_or_else(|_| search::StoredPage::blank());
+                let found = highlighter.stored(&page);
+                let (width, height) = (page.width, page.height);
+                drop(page);
                 SearchHit {
                     document_id: row.document_id,
                     document_name: row.name,
                     page: row.number as u32,
                     score: row.score,
-                    width: page.width,
-                    height: page.height,
+                    width,
+                    height,
                     boxes: found.boxes,
                     snippet: found.snippet,
                 }

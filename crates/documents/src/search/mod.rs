@@ -7,6 +7,6 @@ pub mod highlight;
 pub mod query;
 pub mod terms;
 
-pub use highlight::{highlight, Highlight};
+pub use highlight::{highlight, Highlight, Highlighter, StoredPage};
 pub use query::{Query, QueryError};
 pub use terms::PageTerms;

@@ -287,8 +287,9 @@ impl Store {
             .await?
             .is_some();
         if found {
-            sqlx::query("DELETE FROM page_index WHERE document_id = $1")
-                .bind(id)
+            let rows = self.index_rows_of(id);
+            sqlx::query(&format!("DELETE FROM page_index WHERE {}", rows.condition))
+                .bind(rows.bind)
                 .execute(&mut *tx)
                 .await?;
             sqlx::query("DELETE FROM pages WHERE document_id = $1")

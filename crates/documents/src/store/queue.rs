@@ -94,7 +94,7 @@ impl Store {
             .bind(page.result.as_str())
             .execute(&mut *tx)
             .await?;
-        self.index(&mut tx, id, page.number, terms).await?;
+        self.index(&mut tx, id, page.number, terms, None).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -115,7 +115,9 @@ impl Store {
             Settle::Retry { reason, not_before } => ("queued", Some(reason), not_before, 0),
             Settle::Release => ("queued", None, now, 1),
         };
-        let done = sqlx::query(
+        let mut conn = self.pool().acquire().await?;
+        let mut tx = conn.begin().await?;
+        let settled = sqlx::query(
             "UPDATE documents SET status = $3, error = COALESCE($4, error), not_before = $5, \
              attempts = attempts - $6, lease_holder = NULL, lease_until = NULL, updated_at = $7 \
              WHERE id = $1 AND lease_holder = $2 AND status = 'processing'",
@@ -127,9 +129,15 @@ impl Store {
         .bind(not_before)
         .bind(refund)
         .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(done.rows_affected() == 1)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if settled && status == "done" {
+            self.publish(&mut tx, id).await?;
+        }
+        tx.commit().await?;
+        Ok(settled)
     }
 
     /// Documents waiting, and the age of the oldest, in milliseconds.

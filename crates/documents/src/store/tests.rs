@@ -166,11 +166,22 @@ async fn deleting_a_document_takes_its_pages_and_its_lease() {
 }
 
 async fn search(store: &Store, owner: &str, q: &str) -> Vec<(String, i64)> {
+    search_within(store, owner, q, &[], None).await
+}
+
+/// A search kept to some documents, or to those uploaded since a time.
+async fn search_within(
+    store: &Store,
+    owner: &str,
+    q: &str,
+    documents: &[String],
+    since: Option<i64>,
+) -> Vec<(String, i64)> {
     let query: Query = q.parse().unwrap();
     let search = Search {
         query: &query,
-        documents: &[],
-        since: None,
+        documents,
+        since,
         until: None,
         limit: 10,
         offset: 0,
@@ -221,7 +232,7 @@ async fn a_page_is_found_once_its_document_is_done_and_never_after_a_delete() {
     // An index written by an older normalization: reindexing rebuilds
     // it from the stored results.
     store
-        .reindex_page("d1", 1, &PageTerms::default())
+        .reindex_page("d1", 1, &PageTerms::default(), Some("u1"))
         .await
         .unwrap();
     assert_eq!(search(&store, "u1", "chateau").await, []);
@@ -234,4 +245,52 @@ async fn a_page_is_found_once_its_document_is_done_and_never_after_a_delete() {
     assert!(store.delete("u1", "d1").await.unwrap());
     assert_eq!(search(&store, "u1", "chateau").await, []);
     assert_eq!(store.rows_of("d1").await.unwrap(), 0);
+}
+
+/// Read `text` as page 1 of `id` and settle it done.
+async fn read_one_page(store: &Store, id: &str, text: &str) {
+    let later = now_ms() + 60_000;
+    let claim = store.claim("a", later).await.unwrap().unwrap();
+    assert_eq!(claim.id, id);
+    let mut result = wire::ocr::Page::blank(1);
+    result.text = text.into();
+    let row = PageRow {
+        result: serde_json::to_string(&result).unwrap(),
+        ..page(1)
+    };
+    let terms = PageTerms::of_page(&result);
+    assert!(store
+        .store_page(id, "a", &row, &terms, later)
+        .await
+        .unwrap());
+    assert!(store.settle(id, "a", Settle::Done).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_search_keeps_to_the_chosen_documents_and_dates_on_either_path() {
+    let (_dir, store) = empty_store().await;
+    insert(&store, "d1", "u1").await;
+    read_one_page(&store, "d1", "Le château").await;
+    insert(&store, "d2", "u1").await;
+    read_one_page(&store, "d2", "Un autre château").await;
+    insert(&store, "d3", "u2").await;
+    read_one_page(&store, "d3", "Le château de u2").await;
+
+    let mut all = search(&store, "u1", "chateau").await;
+    all.sort();
+    assert_eq!(all, [("d1".into(), 1), ("d2".into(), 1)]);
+    let chosen = ["d2".to_string(), "d3".to_string()];
+    assert_eq!(
+        search_within(&store, "u1", "chateau", &chosen, None).await,
+        [("d2".into(), 1)],
+        "u2's d3 stays out even when named"
+    );
+    // A date filter takes the joined path: the same pages.
+    let mut dated = search_within(&store, "u1", "chateau", &[], Some(0)).await;
+    dated.sort();
+    assert_eq!(dated, all);
+    assert_eq!(
+        search_within(&store, "u1", "chateau", &[], Some(now_ms() + 60_000)).await,
+        []
+    );
 }
