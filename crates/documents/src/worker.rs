@@ -1,9 +1,9 @@
 //! Workers: each claims a document with a lease, reads its pages in order
-//! with the next one started while the last is recognized (renewing the
-//! lease meanwhile), stores each page as it finishes, and settles the
-//! document. A document left half-done by a
-//! stopped or crashed process is taken again at its next page, by this
-//! replica or another, once its lease runs out.
+//! with the next ones started while the first is recognized (renewing the
+//! lease meanwhile), stores each page in order as it finishes, and settles
+//! the document. A document left half-done by a stopped or crashed process
+//! is taken again at its next page, by this replica or another, once its
+//! lease runs out.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
