@@ -5,7 +5,9 @@
 //!   first upload to the last document `done` (durable: originals in the
 //!   blob store, each page stored as it is read), then its searchable PDFs;
 //! - `/v1/ocr` called synchronously on the same PDFs, as many at once as
-//!   there are cores (the cost of durability is the difference);
+//!   there are cores (the cost of durability is the difference); the
+//!   library and `/v1/ocr` take turns (`--turns`, each first in turn) and
+//!   their figures are pooled;
 //! - OCRmyPDF (PyPI `ocrmypdf` with Debian's Tesseract and Ghostscript,
 //!   `--jobs` = cores, `--output-type pdf`) making searchable PDFs of them,
 //!   one after the other.
