@@ -21,6 +21,40 @@ pub fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
+/// What a runner did over a set of pages; runs of the same runner in
+/// several turns are pooled with [`Run::absorb`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Run {
+    pub pages: usize,
+    /// Seconds, wall clock.
+    pub wall: f64,
+    /// CPU seconds (user + system).
+    pub cpu: f64,
+    /// Sum of the pages' character error rates.
+    pub cer: f64,
+}
+
+impl Run {
+    pub fn absorb(&mut self, other: Run) {
+        self.pages += other.pages;
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+        self.cer += other.cer;
+    }
+
+    pub fn pages_per_sec(&self) -> f64 {
+        self.pages as f64 / self.wall
+    }
+
+    pub fn cpu_per_page(&self) -> f64 {
+        self.cpu / self.pages as f64
+    }
+
+    pub fn cer_per_page(&self) -> f64 {
+        self.cer / self.pages as f64
+    }
+}
+
 fn clock_ticks() -> f64 {
     // SAFETY: sysconf has no preconditions.
     (unsafe { libc::sysconf(libc::_SC_CLK_TCK) }) as f64

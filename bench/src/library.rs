@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use scriptorium_bench::{children_cpu, cpu_of, PASSWORD};
+use scriptorium_bench::{children_cpu, cpu_of, Run, PASSWORD};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -87,28 +87,18 @@ fn make_scans(dir: &Path, args: &Args) -> anyhow::Result<Vec<Scan>> {
 
 struct Row {
     name: String,
-    pages: usize,
-    wall: f64,
-    cpu: f64,
-    cer: f64,
+    run: Run,
     pdf_bytes: Option<u64>,
 }
 
-impl Row {
-    /// Pool another run of the same runner into this one.
-    fn absorb(&mut self, other: Row) {
-        self.pages += other.pages;
-        self.wall += other.wall;
-        self.cpu += other.cpu;
-        self.cer += other.cer;
-        self.pdf_bytes = self.pdf_bytes.max(other.pdf_bytes);
-    }
-}
-
-fn pooled(rows: &mut Option<Row>, run: Row) {
+/// Pool another run of the same runner into `rows`.
+fn pooled(rows: &mut Option<Row>, other: Row) {
     match rows {
-        Some(row) => row.absorb(run),
-        None => *rows = Some(run),
+        Some(row) => {
+            row.run.absorb(other.run);
+            row.pdf_bytes = row.pdf_bytes.max(other.pdf_bytes);
+        }
+        None => *rows = Some(other),
     }
 }
 
@@ -204,10 +194,12 @@ async fn run_library(args: &Args, scans: &[Scan], dir: &Path) -> anyhow::Result<
     let pages = scans.iter().map(|s| s.truth.len()).sum();
     let read = Row {
         name: "documents service: upload to done".into(),
-        pages,
-        wall,
-        cpu,
-        cer,
+        run: Run {
+            pages,
+            wall,
+            cpu,
+            cer,
+        },
         pdf_bytes: None,
     };
 
@@ -236,10 +228,12 @@ async fn run_library(args: &Args, scans: &[Scan], dir: &Path) -> anyhow::Result<
     }
     let made = Row {
         name: "documents service: its searchable PDFs (pdftotext)".into(),
-        pages,
-        wall: start.elapsed().as_secs_f64() + read.wall,
-        cpu: cpu_of(server.pid())? - cpu_before + read.cpu,
-        cer,
+        run: Run {
+            pages,
+            wall: start.elapsed().as_secs_f64() + read.run.wall,
+            cpu: cpu_of(server.pid())? - cpu_before + read.run.cpu,
+            cer,
+        },
         pdf_bytes: Some(bytes),
     };
     Ok((read, made))
@@ -298,10 +292,12 @@ async fn run_ocr(args: &Args, scans: &[Scan], cores: usize) -> anyhow::Result<Ro
     }
     Ok(Row {
         name: format!("/v1/ocr, {cores} documents at once"),
-        pages: scans.iter().map(|s| s.truth.len()).sum(),
-        wall,
-        cpu,
-        cer,
+        run: Run {
+            pages: scans.iter().map(|s| s.truth.len()).sum(),
+            wall,
+            cpu,
+            cer,
+        },
         pdf_bytes: None,
     })
 }
@@ -343,10 +339,12 @@ fn run_ocrmypdf(args: &Args, scans: &[Scan], dir: &Path, cores: usize) -> anyhow
     }
     Ok(Row {
         name: format!("OCRmyPDF --jobs {cores} --output-type pdf (pdftotext)"),
-        pages: scans.iter().map(|s| s.truth.len()).sum(),
-        wall,
-        cpu,
-        cer,
+        run: Run {
+            pages: scans.iter().map(|s| s.truth.len()).sum(),
+            wall,
+            cpu,
+            cer,
+        },
         pdf_bytes: Some(bytes),
     })
 }
@@ -389,13 +387,13 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {:.3} | {:.2} | {:.4} | {} |",
             row.name,
-            row.pages as f64 / row.wall,
-            row.cpu / row.pages as f64,
-            row.cer / row.pages as f64,
+            row.run.pages_per_sec(),
+            row.run.cpu_per_page(),
+            row.run.cer_per_page(),
             row.pdf_bytes.map_or("-".into(), |b| b.to_string())
         );
     }
-    let rate = |r: &Row| r.pages as f64 / r.wall;
+    let rate = |r: &Row| r.run.pages_per_sec();
     println!(
         "\ndurability: the library at {:.1}% of /v1/ocr's pages/s; searchable PDFs at {:.2}x OCRmyPDF's pages/s",
         100.0 * rate(&read) / rate(&ocr),

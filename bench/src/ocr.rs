@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use scriptorium_bench::{children_cpu, cpu_of, PASSWORD};
+use scriptorium_bench::{children_cpu, cpu_of, Run, PASSWORD};
 use tokio::sync::Semaphore;
 
 #[derive(Parser)]
@@ -39,23 +39,7 @@ struct Args {
 
 struct Row {
     name: String,
-    pages: usize,
-    wall: f64,
-    cpu: f64,
-    /// Sum of the pages' character error rates.
-    cer: f64,
-}
-
-impl Row {
-    fn absorb(&mut self, other: Row) {
-        self.pages += other.pages;
-        self.wall += other.wall;
-        self.cpu += other.cpu;
-        self.cer += other.cer;
-    }
-    fn pages_per_sec(&self) -> f64 {
-        self.pages as f64 / self.wall
-    }
+    run: Run,
 }
 
 /// How the benchmark's pages are stored.
@@ -175,10 +159,12 @@ async fn run_service(
     let cpu = cpu_of(server.pid())? - cpu_before;
     Ok(Row {
         name: format!("service, {requests} concurrent requests, orientation={orientation}, {what}"),
-        pages: pages.len(),
-        wall,
-        cpu,
-        cer: cer_sum(&texts, pages),
+        run: Run {
+            pages: pages.len(),
+            wall,
+            cpu,
+            cer: cer_sum(&texts, pages),
+        },
     })
 }
 
@@ -228,10 +214,12 @@ fn run_cli(
     let cpu = children_cpu() - cpu_before;
     Ok(Row {
         name: format!("tesseract CLI, {cores} processes, {what}"),
-        pages: pages.len(),
-        wall,
-        cpu,
-        cer: cer_sum(&texts, pages),
+        run: Run {
+            pages: pages.len(),
+            wall,
+            cpu,
+            cer: cer_sum(&texts, pages),
+        },
     })
 }
 
@@ -272,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
             None => runs,
             Some(mut rows) => {
                 for (row, run) in rows.iter_mut().zip(runs) {
-                    row.absorb(run);
+                    row.run.absorb(run.run);
                 }
                 rows
             }
@@ -301,10 +289,10 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "| {} | {:.3} | {:.2} | {:.4} | {:.2}x |",
             row.name,
-            row.pages_per_sec(),
-            row.cpu / row.pages as f64,
-            row.cer / row.pages as f64,
-            row.pages_per_sec() / reference.pages_per_sec()
+            row.run.pages_per_sec(),
+            row.run.cpu_per_page(),
+            row.run.cer_per_page(),
+            row.run.pages_per_sec() / reference.run.pages_per_sec()
         );
     }
     Ok(())
