@@ -368,15 +368,13 @@ impl Library {
                 let page = serde_json::from_str(&row.result)
                     .unwrap_or_else(|_| search::StoredPage::blank());
                 let found = highlighter.stored(&page);
-                let (width, height) = (page.width, page.height);
-                drop(page);
                 SearchHit {
                     document_id: row.document_id,
                     document_name: row.name,
                     page: row.number as u32,
                     score: row.score,
-                    width,
-                    height,
+                    width: page.width,
+                    height: page.height,
                     boxes: found.boxes,
                     snippet: found.snippet,
                 }
