@@ -7,8 +7,9 @@
 //! Prints one table: questions, recall@5 (the fact's page among the first
 //! five passages the model was given), citation accuracy (the answer cites
 //! the fact's page), answer accuracy (the answer holds the fact's value),
-//! "not found" accuracy on the absent facts, and time to first token and
-//! to the whole answer, p50 and p99.
+//! "not found" accuracy on the absent facts, the answers that ran to the
+//! token cap (a small model repeating itself), and time to first token and
+//! to the whole answer, p50 and p99; a row per model and frequency penalty.
 //!
 //! Run: `bench/ask.sh`.
 
@@ -32,6 +33,10 @@ struct Args {
         "models/smollm2-135m-instruct-q4_1.gguf".to_string(),
     ])]
     models: Vec<String>,
+    /// The answers' frequency penalties to compare, one row each per model
+    /// (`documents.ask.frequency_penalty`).
+    #[arg(long = "frequency-penalty", default_values_t = [0.0, 0.5])]
+    penalties: Vec<f32>,
 }
 
 const PRODUCTS: [&str; 4] = [
@@ -151,6 +156,8 @@ struct Answer {
     found: bool,
     cited: Vec<(String, u32)>,
     given: Vec<(String, u32)>,
+    /// Tokens the model wrote.
+    tokens: u32,
 }
 
 async fn ask(api: &client::Client, token: &str, question: &str) -> anyhow::Result<Answer> {
@@ -170,10 +177,14 @@ async fn ask(api: &client::Client, token: &str, question: &str) -> anyhow::Resul
         found: false,
         cited: Vec::new(),
         given: Vec::new(),
+        tokens: 0,
     };
     while let Some(event) = events.next().await {
         match event {
-            AskEvent::Started { .. } | AskEvent::Done { .. } => {}
+            AskEvent::Started { .. } => {}
+            AskEvent::Done { usage } => {
+                answer.tokens = usage.map_or(0, |u| u.completion_tokens);
+            }
             AskEvent::Piece(p) => {
                 answer.first_piece.get_or_insert_with(|| started.elapsed());
                 answer.text.push_str(&p);
@@ -209,7 +220,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut rows = Vec::new();
     for model in &args.models {
-        rows.push(run(&args.server, model).await?);
+        for penalty in &args.penalties {
+            rows.push(run(&args.server, model, *penalty).await?);
+        }
     }
     println!(
         "{} manuals of {PAGES} pages (born-digital), {} facts, {} absent; answers streamed, one at a time",
@@ -218,17 +231,18 @@ async fn main() -> anyhow::Result<()> {
         absent().len()
     );
     println!(
-        "| model | recall@5 | cites the page | answer right | absent: not found | first token p50 / p99 (ms) | whole answer p50 / p99 (ms) |"
+        "| model | frequency penalty | recall@5 | cites the page | answer right | absent: not found | answers at the token cap | first token p50 / p99 (ms) | whole answer p50 / p99 (ms) |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---:|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
     Ok(())
 }
 
-/// The table's row for `model`.
-async fn run(server: &str, model: &str) -> anyhow::Result<String> {
+/// The table's row for `model` with this frequency penalty.
+async fn run(server: &str, model: &str, penalty: f32) -> anyhow::Result<String> {
+    let penalty_setting = penalty.to_string();
     let dir = tempfile::tempdir()?;
     let documents_url = format!("sqlite://{}/documents.db?mode=rwc", dir.path().display());
     let blobs = dir.path().join("blobs").display().to_string();
@@ -243,6 +257,10 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
             ),
             ("SCRIPTORIUM_DOCUMENTS__BLOBS__PATH", blobs.as_str()),
             ("SCRIPTORIUM_LLM__MODEL", model),
+            (
+                "SCRIPTORIUM_DOCUMENTS__ASK__FREQUENCY_PENALTY",
+                penalty_setting.as_str(),
+            ),
         ],
     )
     .await?;
@@ -274,6 +292,9 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
     }
 
     let (mut recalled, mut cited, mut correct) = (0, 0, 0);
+    // Answers that ran to the cap: a small model repeating itself.
+    let cap = documents::config::AskConfig::default().answer_tokens;
+    let mut capped = 0;
     let (mut first, mut whole) = (Vec::new(), Vec::new());
     for fact in &facts {
         let a = ask(&api, &token, &fact.question).await?;
@@ -291,6 +312,7 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
                 a.text.replace('\n', " ")
             );
         }
+        capped += usize::from(a.tokens >= cap);
         first.extend(a.first_piece.map(ms));
         whole.push(ms(a.whole));
     }
@@ -306,6 +328,7 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
                 a.text.replace('\n', " ")
             );
         }
+        capped += usize::from(a.tokens >= cap);
         first.extend(a.first_piece.map(ms));
         whole.push(ms(a.whole));
     }
@@ -317,11 +340,12 @@ async fn run(server: &str, model: &str) -> anyhow::Result<String> {
         .file_name()
         .map_or(model.into(), |f| f.to_string_lossy());
     Ok(format!(
-        "| {name} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} |",
+        "| {name} | {penalty} | {} | {} | {} | {} | {} | {:.0} / {:.0} | {:.0} / {:.0} |",
         share(recalled, n),
         share(cited, n),
         share(correct, n),
         share(not_found, absent.len()),
+        share(capped, n + absent.len()),
         percentile(&mut first, 0.5),
         percentile(&mut first, 0.99),
         percentile(&mut whole, 0.5),

@@ -210,10 +210,11 @@ async fn measure(
     let store = Store::open(documents_url, 2).await?;
     let pool = sqlx::AnyPool::connect(documents_url).await?;
     let postgres = documents_url.starts_with("postgres");
-    // Fresh statistics, as autovacuum keeps them on a library in use
-    // (right after a bulk load the planner still thinks the tables empty).
+    // Vacuumed, with fresh statistics, as autovacuum keeps a library in use
+    // (right after a bulk load the planner still thinks the tables empty,
+    // and autovacuum would run in the middle of the first query's rounds).
     if postgres {
-        sqlx::query("ANALYZE").execute(&pool).await?;
+        sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
     }
     let mut rows = Vec::new();
     for (label, q) in queries(&words, &page_lines(&words, 0)) {

@@ -417,6 +417,7 @@ impl Library {
                     max_tokens: Some(config.answer_tokens),
                     // Answers from passages are read, not invented.
                     temperature: Some(if library { 0.0 } else { 0.3 }),
+                    frequency_penalty: Some(config.frequency_penalty.into()),
                     ..Sampling::default()
                 },
             },

@@ -155,17 +155,29 @@ impl Query {
 
     /// A `tsquery` literal, to be cast rather than parsed.
     pub fn tsquery(&self) -> String {
-        let include: Vec<String> = self.include.iter().map(Piece::tsquery).collect();
-        let include = if self.any {
-            format!("({})", include.join(" | "))
-        } else {
-            include.join(" & ")
-        };
         let exclude = self.exclude.iter().map(|p| format!("!{}", p.tsquery()));
-        std::iter::once(include)
+        std::iter::once(self.tsquery_included())
             .chain(exclude)
             .collect::<Vec<_>>()
             .join(" & ")
+    }
+
+    /// What is looked for, exclusions aside: a `tsquery` literal.
+    pub fn tsquery_included(&self) -> String {
+        let include: Vec<String> = self.include.iter().map(Piece::tsquery).collect();
+        if self.any {
+            format!("({})", include.join(" | "))
+        } else {
+            include.join(" & ")
+        }
+    }
+
+    /// The excluded pieces, a page with any of them being out: a `tsquery`
+    /// literal. Asked apart, PostgreSQL estimates how many pages they leave
+    /// (`a & !b` as one query it takes for almost none, and plans for that).
+    pub fn tsquery_excluded(&self) -> Option<String> {
+        let exclude: Vec<String> = self.exclude.iter().map(Piece::tsquery).collect();
+        (!exclude.is_empty()).then(|| exclude.join(" | "))
     }
 }
 
@@ -264,6 +276,24 @@ mod tests {
                 draft.fr
             )
         );
+    }
+
+    #[test]
+    fn exclusions_split_off_for_postgresql() {
+        let q = parse(r#"invoices -draft -"due date""#);
+        let [inv, draft, due, date] = ["invoices", "draft", "due", "date"].map(Stems::of);
+        assert_eq!(
+            q.tsquery_included(),
+            format!("(('{}':A) | ('{}':B))", inv.en, inv.fr)
+        );
+        assert_eq!(
+            q.tsquery_excluded().unwrap(),
+            format!(
+                "(('{}':A) | ('{}':B)) | (('{}':A <-> '{}':A) | ('{}':B <-> '{}':B))",
+                draft.en, draft.fr, due.en, date.en, due.fr, date.fr
+            )
+        );
+        assert_eq!(parse("invoices").tsquery_excluded(), None);
     }
 
     #[test]

@@ -294,3 +294,30 @@ async fn a_search_keeps_to_the_chosen_documents_and_dates_on_either_path() {
         []
     );
 }
+
+/// On PostgreSQL a row of the index stays whole. A page's terms take a few
+/// KB, over the size at which PostgreSQL moves values out of line; nothing
+/// of the row, its document's id least of all, may go to the TOAST table,
+/// from where a ranked search would fetch it for every matching page.
+#[tokio::test]
+async fn a_row_of_the_index_stays_whole_on_postgres() {
+    let url = testkit::postgres::fresh_database().await;
+    let store = Store::open(&url, 2).await.unwrap();
+    let id = "0193a0e4-7c1d-7000-8000-0123456789ab";
+    insert(&store, id, "u1").await;
+    let words: Vec<String> = (0..250).map(|i| format!("mot{i:03}")).collect();
+    read_one_page(&store, id, &words.join(" ")).await;
+    assert_eq!(search(&store, "u1", "mot123").await, [(id.into(), 1)]);
+    let (terms, toast): (i32, i64) = sqlx::query_as(
+        "SELECT (SELECT pg_column_size(terms) FROM page_index), \
+         pg_relation_size(reltoastrelid) FROM pg_class WHERE relname = 'page_index'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        terms > 2_100,
+        "a row over the TOAST threshold: {terms} bytes of terms"
+    );
+    assert_eq!(toast, 0, "bytes of page_index in TOAST");
+}
