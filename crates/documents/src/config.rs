@@ -90,7 +90,7 @@ impl TryFrom<f32> for FrequencyPenalty {
     type Error = String;
 
     fn try_from(value: f32) -> Result<Self, Self::Error> {
-        if (-2.0..=2.0).contains(&value) {
+        if wire::llm::PENALTY.contains(&value) {
             Ok(Self(value))
         } else {
             Err(format!("frequency_penalty is from -2 to 2, not {value}"))

@@ -50,10 +50,11 @@ impl Settings {
         let temperature = range(s.temperature, 0.0, 2.0, "temperature")?.unwrap_or(1.0);
         let top_p = range(s.top_p, 0.0, 1.0, "top_p")?.unwrap_or(1.0);
         let min_p = range(s.min_p, 0.0, 1.0, "min_p")?.unwrap_or(0.0);
+        let (lo, hi) = (*wire::llm::PENALTY.start(), *wire::llm::PENALTY.end());
         let presence_penalty =
-            range(s.presence_penalty, -2.0, 2.0, "presence_penalty")?.unwrap_or(0.0);
+            range(s.presence_penalty, lo, hi, "presence_penalty")?.unwrap_or(0.0);
         let frequency_penalty =
-            range(s.frequency_penalty, -2.0, 2.0, "frequency_penalty")?.unwrap_or(0.0);
+            range(s.frequency_penalty, lo, hi, "frequency_penalty")?.unwrap_or(0.0);
         let top_k = match s.top_k {
             Some(k) if k < 0 => return Err(LlmError::invalid("top_k must be 0 or more", "top_k")),
             Some(k) => k,

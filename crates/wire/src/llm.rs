@@ -49,6 +49,9 @@ pub struct JsonSchemaSpec {
     pub strict: Option<bool>,
 }
 
+/// The values `presence_penalty` and `frequency_penalty` may take.
+pub const PENALTY: std::ops::RangeInclusive<f32> = -2.0..=2.0;
+
 /// The sampling and length fields shared by both endpoints.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 pub struct Sampling {
